@@ -1,0 +1,112 @@
+//! Command-line options, with upstream kube-apiserver's flag names.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Flags of `ironkube-apiserver` (and the API-server part of `ironkube up`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated.
+    #[arg(long = "etcd-servers", value_delimiter = ',', required = true)]
+    pub etcd_servers: Vec<String>,
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long = "etcd-prefix", default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long = "etcd-cafile")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long = "etcd-certfile")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// SSL key file used to secure etcd communication.
+    #[arg(long = "etcd-keyfile")]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// The interval of compaction requests. If 0, the compaction request from apiserver is disabled.
+    #[arg(long = "etcd-compaction-interval", default_value = "5m", value_parser = parse_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
+    /// The port on which to serve HTTPS with authentication and authorization.
+    #[arg(long = "secure-port", default_value_t = 6443)]
+    pub secure_port: u16,
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long = "bind-address", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// The IP address on which to advertise the apiserver to members of the cluster.
+    #[arg(long = "advertise-address")]
+    pub advertise_address: Option<IpAddr>,
+    /// File containing the default x509 Certificate for HTTPS.
+    #[arg(long = "tls-cert-file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long = "tls-private-key-file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// If set, any request presenting a client certificate signed by one of the authorities in
+    /// the client-ca-file is authenticated with an identity corresponding to the CommonName.
+    #[arg(long = "client-ca-file")]
+    pub client_ca_file: Option<PathBuf>,
+    /// The directory where the TLS certs are located. Ignored if --tls-cert-file and
+    /// --tls-private-key-file are provided.
+    #[arg(long = "cert-dir", default_value = "/var/run/kubernetes")]
+    pub cert_dir: PathBuf,
+    /// A CIDR notation IP range from which to assign service cluster IPs.
+    #[arg(long = "service-cluster-ip-range", default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    /// A port range to reserve for services with NodePort visibility.
+    #[arg(long = "service-node-port-range", default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// Limits the number of in-flight mutating requests (0 disables the limit).
+    #[arg(long = "max-mutating-requests-inflight", default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+    /// Limits the number of in-flight non-mutating requests (0 disables the limit).
+    #[arg(long = "max-requests-inflight", default_value_t = 400)]
+    pub max_requests_inflight: usize,
+}
+
+/// Parses Go-style durations such as `5m`, `30s`, `1h30m`, `0`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let (num, tail) = rest.split_at(num_end);
+        let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared Kubernetes API machinery: no HTTP, no etcd.
+//!
+//! The built-in resource table, object metadata helpers, label and field selectors,
+//! field errors and `ApiError` <-> `metav1.Status`, and the patch engines.
+
+pub mod error;
+pub mod field;
+pub mod meta;
+pub mod resources;
+pub mod selectors;
+
+pub use error::{ApiError, GroupResource, Reason};
+pub use field::{FieldError, Path};

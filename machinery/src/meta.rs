@@ -1,0 +1,1 @@
+//! Helpers over object metadata in `serde_json::Value` form.

@@ -1,0 +1,1 @@
+//! Label and field selectors: parsing (upstream's syntax and error messages) and matching.
