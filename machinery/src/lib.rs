@@ -8,6 +8,7 @@ pub mod field;
 pub mod meta;
 pub mod resources;
 pub mod selectors;
+pub mod validation;
 
 pub use error::{ApiError, GroupResource, Reason};
 pub use field::{FieldError, Path};
