@@ -4,6 +4,8 @@
 //! generic store and per-resource strategies, `storage` persists to etcd behind a watch cache.
 
 pub mod options;
+pub mod pki;
+pub mod upstream_flags;
 
 pub use options::Options;
 
