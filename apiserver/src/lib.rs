@@ -3,6 +3,7 @@
 //! `http` parses and negotiates requests, `registry` applies object semantics through one
 //! generic store and per-resource strategies, `storage` persists to etcd behind a watch cache.
 
+pub mod discovery;
 pub mod options;
 pub mod pki;
 pub mod upstream_flags;
