@@ -1,1 +1,8 @@
 //! Label and field selectors: parsing (upstream's syntax and error messages) and matching.
+
+pub mod field;
+pub mod label;
+mod quote;
+
+#[cfg(test)]
+mod golden;
