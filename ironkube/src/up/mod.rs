@@ -1,0 +1,183 @@
+//! `ironkube up`: a whole cluster on this machine, under one data dir.
+//!
+//! Each component is a module with a `start` that spawns it and says when it is ready;
+//! [`bring_up`] starts them in order, one line each, and they stop in reverse order. The
+//! data dir holds:
+//!
+//! ```text
+//! etcd/               etcd's data (unless --etcd-servers)
+//! etcd.log            etcd's output
+//! etcd-ports.json     the loopback ports etcd listens on, reused on restart
+//! pki/                ca.crt/.key, apiserver.crt/.key, admin.crt/.key
+//! admin.kubeconfig    kubectl's way in (cluster "ironkube", user "kubernetes-admin")
+//! ```
+
+mod apiserver;
+mod component;
+mod etcd;
+mod pki;
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use component::{Interrupted, Stack, exit_error};
+
+/// Flags of `ironkube up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Where the cluster keeps its state (etcd data, certificates, kubeconfig, logs).
+    #[arg(long, default_value = ".ironkube")]
+    pub data_dir: PathBuf,
+    /// The API server's HTTPS port.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// The address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// The address the API server advertises to the cluster (default: chosen by the API server).
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+    /// The range ClusterIPs come from; its first address names the `kubernetes` Service.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    /// Use these etcd servers (comma separated) instead of starting etcd.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    /// CA file to verify the etcd servers with.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate for the etcd servers.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Client key for the etcd servers.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// The etcd binary to run (default: `etcd` on PATH, then /usr/bin/etcd).
+    #[arg(long)]
+    pub etcd_binary: Option<PathBuf>,
+    /// More kube-apiserver flags, after `--`.
+    #[arg(last = true)]
+    pub apiserver_args: Vec<String>,
+}
+
+/// The files under the data dir.
+#[derive(Debug, Clone)]
+struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    fn create(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+        let root = data_dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", data_dir.display()))?;
+        Ok(Layout { root })
+    }
+
+    fn etcd(&self) -> etcd::EtcdConfig {
+        etcd::EtcdConfig {
+            binary: None,
+            data_dir: self.root.join("etcd"),
+            log_file: self.root.join("etcd.log"),
+            ports_file: self.root.join("etcd-ports.json"),
+        }
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.root.join("pki")
+    }
+
+    fn admin_kubeconfig(&self) -> PathBuf {
+        self.root.join("admin.kubeconfig")
+    }
+}
+
+/// Brings the cluster up, prints the ready line, runs until SIGINT/SIGTERM or until a
+/// component fails, then stops everything.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let shutdown = crate::shutdown::on_signals();
+    let layout = Layout::create(&args.data_dir)?;
+    tracing::info!(data_dir = %layout.root.display(), "bringing ironkube up");
+    let mut stack = Stack::default();
+    let outcome = match bring_up(&args, &layout, &mut stack, &shutdown).await {
+        Ok(kubeconfig) => {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(
+                stdout,
+                "ironkube is ready; export KUBECONFIG={}",
+                kubeconfig.display()
+            )
+            .and_then(|()| stdout.flush())
+            .context("writing to stdout")?;
+            drop(stdout);
+            tokio::select! {
+                _ = shutdown.cancelled() => Ok(()),
+                (name, result) = stack.first_exit() => Err(exit_error(name, result)),
+            }
+        }
+        Err(e) if e.is::<Interrupted>() => {
+            tracing::info!("interrupted while starting");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    stack.stop_all().await;
+    if outcome.is_ok() {
+        tracing::info!("ironkube stopped");
+    }
+    outcome
+}
+
+/// Starts every component in order; returns the admin kubeconfig's path.
+async fn bring_up(
+    args: &UpArgs,
+    layout: &Layout,
+    stack: &mut Stack,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<PathBuf> {
+    let etcd_servers = if args.etcd_servers.is_empty() {
+        let mut config = layout.etcd();
+        config.binary = args.etcd_binary.clone();
+        stack.start(etcd::start(&config)?, shutdown).await?
+    } else {
+        tracing::info!(servers = %args.etcd_servers.join(","), "using external etcd");
+        args.etcd_servers.clone()
+    };
+
+    tracing::info!(dir = %layout.pki().display(), "loading or creating certificates");
+    let certs = pki::ensure(
+        &layout.pki(),
+        args.bind_address,
+        args.advertise_address,
+        &args.service_cluster_ip_range,
+    )?;
+
+    let apiserver = apiserver::ApiserverConfig {
+        etcd_servers,
+        etcd_cafile: args.etcd_cafile.clone(),
+        etcd_certfile: args.etcd_certfile.clone(),
+        etcd_keyfile: args.etcd_keyfile.clone(),
+        bind_address: args.bind_address,
+        secure_port: args.secure_port,
+        advertise_address: args.advertise_address,
+        service_cluster_ip_range: args.service_cluster_ip_range.clone(),
+        tls_cert_file: certs.apiserver.cert_path.clone(),
+        tls_private_key_file: certs.apiserver.key_path.clone(),
+        client_ca_file: certs.ca.cert_path.clone(),
+        cert_dir: layout.pki(),
+        extra_args: args.apiserver_args.clone(),
+    };
+    let bound = stack.start(apiserver::start(&apiserver)?, shutdown).await?;
+    let kubeconfig = pki::write_admin_kubeconfig(&layout.admin_kubeconfig(), bound, &certs)?;
+
+    // Components that are clients of the API server start here, one line each, e.g.
+    // stack.start(scheduler::start(&kubeconfig)?, shutdown).await?;
+
+    Ok(kubeconfig)
+}
