@@ -3,10 +3,19 @@
 //! `http` parses and negotiates requests, `registry` applies object semantics through one
 //! generic store and per-resource strategies, `storage` persists to etcd behind a watch cache.
 
+pub mod admission;
+pub mod bootstrap;
 pub mod discovery;
+pub mod http;
+pub mod openapi;
 pub mod options;
 pub mod pki;
+pub mod printers;
+pub mod registry;
+pub mod server;
+pub mod storage;
 pub mod upstream_flags;
+pub mod version;
 
 pub use options::Options;
 
@@ -49,7 +58,5 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), ServerError> {
-    let _ = (opts, ready);
-    shutdown.await;
-    Err(ServerError::Option("the API server is not wired yet".into()))
+    server::run(opts, shutdown, ready).await
 }

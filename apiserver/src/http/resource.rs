@@ -1,0 +1,312 @@
+//! Resource handlers: translate HTTP into registry calls and registry results into responses.
+
+use axum::extract::Request;
+use axum::response::Response;
+use http::header;
+use ironkube_machinery::resources::{self, ResourceInfo};
+use ironkube_machinery::selectors::{field, label};
+use ironkube_machinery::{ApiError, FieldError};
+use serde_json::{Value, json};
+
+use super::negotiate::{self, Output};
+use super::query::Query;
+use super::request_info::{ResourceRequest, Verb};
+use super::table::{self, IncludeObject};
+use super::{AppState, read_body, respond};
+use crate::registry::decode::{self, decode_object};
+use crate::registry::params::{self, DeleteOptions, FieldValidation, ListParams, WriteOptions};
+use crate::registry::store::{Outcome, Store, Sub};
+use crate::registry::subresources;
+
+/// Largest request body accepted (upstream's 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+fn header_str<'a>(req: &'a Request, name: header::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Renders a single object in the negotiated output.
+fn render_object(info: &ResourceInfo, obj: &Value, output: Output, q: &Query, code: u16, warnings: &[String]) -> Result<Response, ApiError> {
+    let value = match output {
+        Output::Table { v1beta1 } => {
+            let include = IncludeObject::parse(q.get("includeObject")).map_err(ApiError::bad_request)?;
+            let rv = obj["metadata"]["resourceVersion"].clone();
+            table::table(info, std::slice::from_ref(obj), json!({"resourceVersion": rv}), v1beta1, include)
+        }
+        Output::Metadata { v1beta1 } => table::partial_metadata(obj, v1beta1),
+        _ => obj.clone(),
+    };
+    Ok(respond(code, &value, output == Output::Yaml, warnings))
+}
+
+fn parse_list_params(q: &Query) -> Result<ListParams, ApiError> {
+    let bad = ApiError::bad_request;
+    let label_selector = match q.get("labelSelector").filter(|s| !s.is_empty()) {
+        Some(s) => Some(label::Selector::parse(s).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let field_selector = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
+        Some(s) => Some(field::Selector::parse(s).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let limit = q.int("limit").map_err(bad)?.unwrap_or(0).max(0);
+    Ok(ListParams {
+        label_selector,
+        field_selector,
+        limit,
+        continue_token: q.get("continue").filter(|s| !s.is_empty()).map(str::to_string),
+        resource_version: q.get("resourceVersion").map(str::to_string),
+        resource_version_match: q.get("resourceVersionMatch").filter(|s| !s.is_empty()).map(str::to_string),
+        watch: q.bool("watch").map_err(bad)?.unwrap_or(false),
+        allow_watch_bookmarks: q.bool("allowWatchBookmarks").map_err(bad)?.unwrap_or(false),
+        send_initial_events: q.bool("sendInitialEvents").map_err(bad)?,
+        timeout_seconds: q.int("timeoutSeconds").map_err(bad)?.map(|t| t.max(0) as u64),
+    })
+}
+
+fn write_options(q: &Query, req: &Request) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        dry_run: params::parse_dry_run(&q.all("dryRun"))?,
+        field_manager: q.get("fieldManager").filter(|s| !s.is_empty()).map(str::to_string),
+        field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
+        user_agent: header_str(req, header::USER_AGENT).map(str::to_string),
+        force: q.bool("force").map_err(ApiError::bad_request)?.unwrap_or(false),
+    })
+}
+
+fn delete_options(q: &Query) -> Result<DeleteOptions, ApiError> {
+    let bad = ApiError::bad_request;
+    let mut opts = DeleteOptions {
+        grace_period_seconds: q.int("gracePeriodSeconds").map_err(bad)?,
+        dry_run: params::parse_dry_run(&q.all("dryRun"))?,
+        orphan_dependents: q.bool("orphanDependents").map_err(bad)?,
+        ..Default::default()
+    };
+    if let Some(p) = q.get("propagationPolicy").filter(|s| !s.is_empty()) {
+        opts.propagation = Some(params::parse_propagation(p)?);
+    }
+    Ok(opts)
+}
+
+/// Whether `verb` is served on this resource (or subresource).
+fn check_verb(info: &ResourceInfo, r: &ResourceRequest) -> Result<(), ApiError> {
+    let verb = r.verb.as_str();
+    if let Some(sub) = &r.subresource {
+        let Some(s) = info.subresource(sub) else {
+            return Err(ApiError::path_not_found());
+        };
+        let v = match r.verb {
+            Verb::Watch | Verb::List => "get",
+            other => other.as_str(),
+        };
+        if !s.verbs.contains(&v) {
+            return Err(ApiError::method_not_allowed());
+        }
+        return Ok(());
+    }
+    if !info.has_verb(verb) {
+        return Err(ApiError::method_not_allowed());
+    }
+    Ok(())
+}
+
+/// Handles `/api/v1/...` and `/apis/<g>/<v>/...` resource requests.
+#[tracing::instrument(skip_all, fields(verb = r.verb.as_str(), resource = %r.resource, namespace = r.namespace.as_deref().unwrap_or(""), name = r.name.as_deref().unwrap_or("")))]
+pub async fn handle(state: &AppState, r: ResourceRequest, req: Request) -> Result<Response, ApiError> {
+    let Some(info) = resources::lookup(&r.group, &r.version, &r.resource) else {
+        return Err(ApiError::path_not_found());
+    };
+    // A namespaced path to a cluster-scoped resource (or the reverse for items) names nothing.
+    if r.namespace.is_some() && !info.namespaced {
+        return Err(ApiError::path_not_found());
+    }
+    if info.namespaced && r.namespace.is_none() && !matches!(r.verb, Verb::List | Verb::Watch) {
+        return Err(ApiError::path_not_found());
+    }
+    check_verb(info, &r)?;
+    let Some(store) = state.registry.store_for(info) else {
+        return subresources::virtual_resource(state, info, &r, req).await;
+    };
+    let q = Query::parse(req.uri().query());
+    let accept = header_str(&req, header::ACCEPT).map(str::to_string);
+    let output = negotiate::negotiate(accept.as_deref(), false)?;
+    let ns = r.namespace.as_deref();
+    let name = r.name.clone().unwrap_or_default();
+    match (r.subresource.as_deref(), r.verb) {
+        (Some(sub), _) if sub != "status" => subresources::handle(state, store, &r, sub, req, output).await,
+        (_, Verb::Get) => {
+            let obj = store.get(ns, &name, q.get("resourceVersion")).await?;
+            render_object(info, &obj, output, &q, 200, &[])
+        }
+        (_, Verb::List) => {
+            let params = parse_list_params(&q)?;
+            if params.watch {
+                return super::watch::serve(store, ns, &params, output, &q).await;
+            }
+            let page = store.list(ns, &params).await?;
+            let continue_token = page.continue_token.as_ref().map(|t| t.encode());
+            let items: Vec<Value> = page.items.iter().map(|v| (**v).clone()).collect();
+            let value = match output {
+                Output::Table { v1beta1 } => {
+                    let include = IncludeObject::parse(q.get("includeObject")).map_err(ApiError::bad_request)?;
+                    let mut meta = json!({"resourceVersion": page.revision.to_string()});
+                    if let Some(c) = &continue_token {
+                        meta["continue"] = json!(c);
+                    }
+                    if let Some(rem) = page.remaining {
+                        meta["remainingItemCount"] = json!(rem);
+                    }
+                    table::table(info, &items, meta, v1beta1, include)
+                }
+                Output::Metadata { v1beta1 } => {
+                    let partial: Vec<Value> = items.iter().map(|o| {
+                        let mut p = table::partial_metadata(o, v1beta1);
+                        if let Some(m) = p.as_object_mut() {
+                            m.remove("kind");
+                            m.remove("apiVersion");
+                        }
+                        p
+                    }).collect();
+                    let mut list = store.list_object(partial, &page.revision.to_string(), continue_token, page.remaining);
+                    list["kind"] = json!("PartialObjectMetadataList");
+                    list["apiVersion"] = json!(if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" });
+                    list
+                }
+                _ => store.list_object(items, &page.revision.to_string(), continue_token, page.remaining),
+            };
+            Ok(respond(200, &value, output == Output::Yaml, &[]))
+        }
+        (_, Verb::Watch) => {
+            let mut params = parse_list_params(&q)?;
+            if let Some(n) = &r.name {
+                // `/watch/.../pods/<name>`: a watch on one object.
+                params.field_selector = Some(field::Selector::equal("metadata.name", n.clone()));
+            }
+            super::watch::serve(store, ns, &params, output, &q).await
+        }
+        (sub, Verb::Create) => {
+            if sub.is_some() {
+                return Err(ApiError::method_not_allowed());
+            }
+            let opts = write_options(&q, &req)?;
+            let (obj, mut warnings) = read_object(info, req, opts.field_validation).await?;
+            let out = store.create(ns, obj, &opts, state.admission.as_ref()).await?;
+            warnings.extend(out.warnings.iter().cloned());
+            render_object(info, &out.object, output, &q, out.code, &warnings)
+        }
+        (sub, Verb::Update) => {
+            let opts = write_options(&q, &req)?;
+            let (obj, mut warnings) = read_object(info, req, opts.field_validation).await?;
+            let sub = if sub == Some("status") { Sub::Status } else { Sub::Main };
+            let out = store.update(ns, &name, obj, sub, &opts, state.admission.as_ref()).await?;
+            warnings.extend(out.warnings.iter().cloned());
+            render_object(info, &out.object, output, &q, out.code, &warnings)
+        }
+        (sub, Verb::Patch) => {
+            let opts = write_options(&q, &req)?;
+            let sub = if sub == Some("status") { Sub::Status } else { Sub::Main };
+            let out = patch(store, ns, &name, req, sub, &opts).await?;
+            render_object(info, &out.object, output, &q, out.code, &out.warnings)
+        }
+        (_, Verb::Delete) => {
+            let mut opts = delete_options(&q)?;
+            let body = read_body(req.into_body(), MAX_BODY).await?;
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(decode::json_error_text(&e)))?;
+                opts.merge_body(&v)?;
+            }
+            let out = store.delete(ns, &name, &opts, state.admission.as_ref()).await?;
+            let code = if out.code == 200 && opts.orphan_dependents == Some(false) && out.object["kind"] != "Status" { 202 } else { out.code };
+            if out.object["kind"] == "Status" {
+                return Ok(respond(code, &out.object, output == Output::Yaml, &[]));
+            }
+            render_object(info, &out.object, output, &q, code, &[])
+        }
+        (_, Verb::DeleteCollection) => {
+            let params = parse_list_params(&q)?;
+            let mut opts = delete_options(&q)?;
+            let body = read_body(req.into_body(), MAX_BODY).await?;
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(decode::json_error_text(&e)))?;
+                opts.merge_body(&v)?;
+            }
+            let list = store.delete_collection(ns, &params, &opts, state.admission.as_ref()).await?;
+            Ok(respond(200, &list, output == Output::Yaml, &[]))
+        }
+    }
+}
+
+/// Reads and decodes the object in a create/update body.
+pub async fn read_object(info: &ResourceInfo, req: Request, validation: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+    let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/json").to_string();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(mime.as_str(), "application/json" | "application/yaml" | "") {
+        return Err(ApiError::unsupported_media_type(&content_type));
+    }
+    let body = read_body(req.into_body(), MAX_BODY).await?;
+    let what = format!("{} in version {:?} cannot be handled as a {}", info.kind, info.version, info.kind);
+    let (value, dups) = decode::parse_body(&content_type, &body, &what)?;
+    decode_object(info, value, dups, validation)
+}
+
+/// PATCH with the patch type from Content-Type.
+async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: Sub, opts: &WriteOptions) -> Result<Outcome, ApiError> {
+    let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("").to_string();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let body = read_body(req.into_body(), MAX_BODY).await?;
+    let info = store.info;
+    let validation = opts.field_validation;
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let result = match mime.as_str() {
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("json: cannot unmarshal the patch: {}", decode::json_error_text(&e))))?;
+            let apply = |old: &Value| -> Result<Value, ApiError> {
+                let mut doc = old.clone();
+                json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, ironkube_machinery::Reason::Invalid, format!("the server rejected our request due to an error in our request: {e}")))?;
+                finish_patched(info, doc, validation, &warnings)
+            };
+            store.patch(ns, name, &apply, sub, opts).await
+        }
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            let patch_doc: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(decode::json_error_text(&e)))?;
+            if !patch_doc.is_object() {
+                return Err(ApiError::bad_request("json: cannot unmarshal patch into Go value of type map[string]interface {}"));
+            }
+            let strategic = mime == "application/strategic-merge-patch+json";
+            let apply = |old: &Value| -> Result<Value, ApiError> {
+                let mut doc = old.clone();
+                if strategic {
+                    ironkube_machinery::patch::strategic::apply(&mut doc, &patch_doc).map_err(ApiError::bad_request)?;
+                } else {
+                    json_patch::merge(&mut doc, &patch_doc);
+                }
+                finish_patched(info, doc, validation, &warnings)
+            };
+            store.patch(ns, name, &apply, sub, opts).await
+        }
+        _ => {
+            return Err(ApiError::unsupported_media_type(&content_type));
+        }
+    };
+    let mut out = result?;
+    if let Ok(w) = warnings.lock() {
+        out.warnings.extend(w.iter().cloned());
+    }
+    Ok(out)
+}
+
+/// A patched object goes through the same decoding as a request body.
+fn finish_patched(info: &ResourceInfo, doc: Value, validation: FieldValidation, warnings: &std::sync::Mutex<Vec<String>>) -> Result<Value, ApiError> {
+    let (obj, w) = decode_object(info, doc, Vec::new(), validation)?;
+    if let Ok(mut all) = warnings.lock() {
+        all.extend(w);
+    }
+    Ok(obj)
+}
+
+/// 422 with one field error, for subresource handlers.
+pub fn invalid_field(info: &ResourceInfo, name: &str, err: FieldError) -> ApiError {
+    ApiError::invalid(info.group, info.kind, name, &[err])
+}

@@ -1,0 +1,278 @@
+//! Subresources with their own shapes (`scale`, `binding`, `eviction`, `finalize`,
+//! `approval`, `ephemeralcontainers`) and the create-only resources with no storage
+//! (`bindings`, `selfsubjectreviews`, access reviews, `tokenreviews`, `componentstatuses`).
+
+use axum::extract::Request;
+use axum::response::Response;
+use ironkube_machinery::resources::ResourceInfo;
+use ironkube_machinery::selectors::label;
+use ironkube_machinery::{ApiError, FieldError};
+use serde_json::{Value, json};
+
+use super::params::{DeleteOptions, FieldValidation};
+use super::store::{Store, Sub};
+use crate::http::auth::UserInfo;
+use crate::http::negotiate::Output;
+use crate::http::query::Query;
+use crate::http::request_info::{ResourceRequest, Verb};
+use crate::http::resource::{MAX_BODY, invalid_field};
+use crate::http::{AppState, read_body, respond};
+
+fn success(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
+}
+
+fn user_agent(req: &Request) -> Option<String> {
+    req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+async fn json_body(req: Request) -> Result<Value, ApiError> {
+    let ct = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+    let body = read_body(req.into_body(), MAX_BODY).await?;
+    let (v, _) = super::decode::parse_body(&ct, &body, "the request body")?;
+    Ok(v)
+}
+
+/// The label selector string of a workload for its Scale status.
+fn selector_string(obj: &Value) -> String {
+    let sel = &obj["spec"]["selector"];
+    if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() {
+        let typed: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector> = serde_json::from_value(sel.clone()).ok();
+        return label::Selector::from_label_selector(typed.as_ref()).map(|s| s.to_string()).unwrap_or_default();
+    }
+    // ReplicationControllers have a plain map selector.
+    let mut set = std::collections::BTreeMap::new();
+    if let Some(m) = sel.as_object() {
+        for (k, v) in m {
+            if let Some(s) = v.as_str() {
+                set.insert(k.clone(), s.to_string());
+            }
+        }
+    }
+    label::Selector::from_set(&set).to_string()
+}
+
+/// The `autoscaling/v1 Scale` view of a workload.
+pub fn scale_of(obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    let mut m = json!({
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta["uid"],
+        "resourceVersion": meta["resourceVersion"],
+        "creationTimestamp": meta["creationTimestamp"],
+    });
+    if meta.get("namespace").is_none() {
+        if let Some(o) = m.as_object_mut() {
+            o.remove("namespace");
+        }
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": m,
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)},
+    })
+}
+
+/// Applies a Scale's replicas (and resourceVersion precondition) to the workload.
+fn apply_scale(info: &ResourceInfo, name: &str, old: &Value, scale: &Value) -> Result<Value, ApiError> {
+    let replicas = &scale["spec"]["replicas"];
+    let Some(n) = replicas.as_i64().or(if replicas.is_null() { Some(0) } else { None }) else {
+        return Err(ApiError::bad_request("Scale in version \"v1\" cannot be handled as a Scale: spec.replicas must be an integer"));
+    };
+    if n < 0 {
+        return Err(ApiError::invalid("autoscaling", "Scale", name, &[FieldError::invalid("spec.replicas", json!(n), "must be greater than or equal to 0")]));
+    }
+    let mut new = old.clone();
+    new["spec"]["replicas"] = json!(n);
+    if let Some(rv) = scale["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()) {
+        new["metadata"]["resourceVersion"] = json!(rv);
+    }
+    let _ = info;
+    Ok(new)
+}
+
+/// Subresources of stored resources (everything except `status`).
+pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &str, req: Request, output: Output) -> Result<Response, ApiError> {
+    let info = store.info;
+    let ns = r.namespace.as_deref();
+    let name = r.name.clone().unwrap_or_default();
+    let q = Query::parse(req.uri().query());
+    let opts = super::params::WriteOptions {
+        dry_run: super::params::parse_dry_run(&q.all("dryRun"))?,
+        field_manager: q.get("fieldManager").map(str::to_string),
+        field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
+        user_agent: user_agent(&req),
+        force: false,
+    };
+    let yaml = output == Output::Yaml;
+    match (sub, r.verb) {
+        ("scale", Verb::Get) => Ok(respond(200, &scale_of(&store.get(ns, &name, q.get("resourceVersion")).await?), yaml, &[])),
+        ("scale", Verb::Update) => {
+            let scale = json_body(req).await?;
+            if let Some(n) = scale["metadata"]["name"].as_str().filter(|n| *n != name) {
+                return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+            }
+            let apply = |old: &Value| apply_scale(info, &name, old, &scale);
+            let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
+            Ok(respond(200, &scale_of(&out.object), yaml, &out.warnings))
+        }
+        ("scale", Verb::Patch) => {
+            let ct = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let body = read_body(req.into_body(), MAX_BODY).await?;
+            let mime = ct.split(';').next().unwrap_or("").trim().to_string();
+            let patch_doc: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(super::decode::json_error_text(&e)))?;
+            let apply = |old: &Value| -> Result<Value, ApiError> {
+                let mut scale = scale_of(old);
+                match mime.as_str() {
+                    "application/json-patch+json" => {
+                        let ops: json_patch::Patch = serde_json::from_value(patch_doc.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                        json_patch::patch(&mut scale, &ops).map_err(|e| ApiError::new(422, ironkube_machinery::Reason::Invalid, e.to_string()))?;
+                    }
+                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => json_patch::merge(&mut scale, &patch_doc),
+                    _ => return Err(ApiError::unsupported_media_type(&mime)),
+                }
+                apply_scale(info, &name, old, &scale)
+            };
+            let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
+            Ok(respond(200, &scale_of(&out.object), yaml, &out.warnings))
+        }
+        ("binding", Verb::Create) => {
+            let binding = json_body(req).await?;
+            bind(store, ns, &name, &binding, &opts).await?;
+            Ok(respond(201, &success(201), yaml, &[]))
+        }
+        ("eviction", Verb::Create) => {
+            let eviction = json_body(req).await?;
+            let mut del = DeleteOptions::default();
+            if let Some(d) = eviction.get("deleteOptions").filter(|d| d.is_object()) {
+                del.merge_body(d)?;
+            }
+            del.dry_run |= opts.dry_run;
+            store.delete(ns, &name, &del, state.admission.as_ref()).await?;
+            Ok(respond(201, &success(201), yaml, &[]))
+        }
+        ("finalize", Verb::Update) | ("approval", Verb::Update) | ("ephemeralcontainers", Verb::Update) => {
+            let (obj, warnings) = crate::http::resource::read_object(info, req, opts.field_validation).await?;
+            let path: &'static [&'static str] = match sub {
+                "finalize" => &["spec", "finalizers"],
+                "approval" => &["status", "conditions"],
+                _ => &["spec", "ephemeralContainers"],
+            };
+            let out = store.update(ns, &name, obj, Sub::Field(path), &opts, state.admission.as_ref()).await?;
+            let mut all = warnings;
+            all.extend(out.warnings);
+            Ok(respond(200, &out.object, yaml, &all))
+        }
+        ("finalize" | "approval" | "ephemeralcontainers" | "resize", Verb::Get) => {
+            Ok(respond(200, &store.get(ns, &name, None).await?, yaml, &[]))
+        }
+        _ => Err(ApiError::service_unavailable(format!(
+            "the {sub} subresource of {} needs a node agent, which this cluster does not run yet",
+            info.plural
+        ))),
+    }
+}
+
+/// Binds a pod to a node (pods/binding and the bindings resource).
+async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts: &super::params::WriteOptions) -> Result<(), ApiError> {
+    let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid("", "Binding", name, &[FieldError::required("target.name", "")]));
+    }
+    let gr = store.group_resource();
+    let annotations = binding["metadata"]["annotations"].clone();
+    let apply = |old: &Value| -> Result<Value, ApiError> {
+        if old["metadata"].get("deletionTimestamp").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::conflict(&gr, name, "pod is being deleted, cannot be assigned to a host"));
+        }
+        if let Some(current) = old["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
+            return Err(ApiError::conflict(&gr, name, &format!("pod {name} is already assigned to node {current:?}")));
+        }
+        let mut new = old.clone();
+        new["spec"]["nodeName"] = json!(node);
+        if let Some(a) = annotations.as_object() {
+            for (k, v) in a {
+                new["metadata"]["annotations"][k] = v.clone();
+            }
+        }
+        let now = super::store::now_rfc3339();
+        let mut conditions: Vec<Value> = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.retain(|c| c["type"] != "PodScheduled");
+        conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+        new["status"]["conditions"] = json!(conditions);
+        Ok(new)
+    };
+    store.patch(ns, name, &apply, Sub::Binding, opts).await?;
+    Ok(())
+}
+
+/// Create-only resources with no storage.
+pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: &ResourceRequest, req: Request) -> Result<Response, ApiError> {
+    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
+    let q = Query::parse(req.uri().query());
+    let yaml = crate::http::negotiate::negotiate(req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()), false)? == Output::Yaml;
+    match (info.group, info.plural, r.verb) {
+        ("", "componentstatuses", Verb::List | Verb::Get) => {
+            let healthy = state.etcd.current_revision().await.is_ok();
+            let etcd = json!({"kind": "ComponentStatus", "apiVersion": "v1", "metadata": {"name": "etcd-0"},
+                "conditions": [{"type": "Healthy", "status": if healthy { "True" } else { "False" }, "message": if healthy { "ok" } else { "etcd is unreachable" }}]});
+            if r.verb == Verb::Get {
+                if r.name.as_deref() == Some("etcd-0") {
+                    return Ok(respond(200, &etcd, yaml, &[]));
+                }
+                return Err(ApiError::not_found(&info.group_resource(), r.name.as_deref().unwrap_or("")));
+            }
+            let list = json!({"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {}, "items": [etcd]});
+            Ok(respond(200, &list, yaml, &["v1 ComponentStatus is deprecated in v1.19+".to_string()]))
+        }
+        ("", "bindings", Verb::Create) => {
+            let binding = json_body(req).await?;
+            let name = binding["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let pods = state.registry.store("", "v1", "pods").ok_or_else(ApiError::path_not_found)?;
+            let opts = super::params::WriteOptions { dry_run: super::params::parse_dry_run(&q.all("dryRun"))?, ..Default::default() };
+            bind(pods, r.namespace.as_deref(), &name, &binding, &opts).await?;
+            Ok(respond(201, &success(201), yaml, &[]))
+        }
+        ("authentication.k8s.io", "selfsubjectreviews", Verb::Create) => {
+            let mut body = json_body(req).await?;
+            body["apiVersion"] = json!(info.api_version());
+            body["kind"] = json!(info.kind);
+            body["status"] = json!({"userInfo": {"username": user.name, "groups": user.groups}});
+            if body.get("metadata").is_none_or(|m| !m.is_object()) {
+                body["metadata"] = json!({});
+            }
+            body["metadata"]["creationTimestamp"] = Value::Null;
+            Ok(respond(201, &body, yaml, &[]))
+        }
+        ("authentication.k8s.io", "tokenreviews", Verb::Create) => {
+            let mut body = json_body(req).await?;
+            body["status"] = json!({"authenticated": false, "user": {}, "error": "token authentication is not configured on this server"});
+            body["metadata"]["creationTimestamp"] = Value::Null;
+            Ok(respond(201, &body, yaml, &[]))
+        }
+        ("authorization.k8s.io", "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews", Verb::Create) => {
+            let mut body = json_body(req).await?;
+            if body["spec"].get("resourceAttributes").is_none() && body["spec"].get("nonResourceAttributes").is_none() {
+                return Err(invalid_field(info, "", FieldError::invalid("spec.resourceAttributes", json!(null), "exactly one of nonResourceAttributes or resourceAttributes must be specified")));
+            }
+            let anonymous = user.is_anonymous() && info.plural == "selfsubjectaccessreviews";
+            body["status"] = json!({"allowed": !anonymous, "reason": "ironkube: every authenticated user is authorized (RBAC is not enforced yet)"});
+            body["metadata"]["creationTimestamp"] = Value::Null;
+            Ok(respond(201, &body, yaml, &[]))
+        }
+        ("authorization.k8s.io", "selfsubjectrulesreviews", Verb::Create) => {
+            let mut body = json_body(req).await?;
+            body["status"] = json!({
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "incomplete": false,
+            });
+            body["metadata"]["creationTimestamp"] = Value::Null;
+            Ok(respond(201, &body, yaml, &[]))
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
