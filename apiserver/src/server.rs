@@ -126,7 +126,14 @@ pub async fn run(
     let tls = TlsAcceptor::from(Arc::new(tls_config(&opts)?));
     let etcd = connect_etcd(&opts).await?;
     info!(endpoints = ?opts.etcd_servers, prefix = %opts.etcd_prefix, "connected to etcd");
-    let registry = Registry::new(etcd.clone(), &opts.etcd_prefix);
+    let allocator = crate::registry::service_alloc::ServiceAllocator::new(
+        etcd.clone(),
+        &opts.etcd_prefix,
+        &opts.service_cluster_ip_range,
+        &opts.service_node_port_range,
+    )
+    .ok_or_else(|| ServerError::Option(format!("invalid --service-node-port-range {:?}", opts.service_node_port_range)))?;
+    let registry = Registry::new(etcd.clone(), &opts.etcd_prefix, Some(Arc::new(allocator)));
     let namespaces = registry.store("", "v1", "namespaces").cloned().ok_or_else(|| ServerError::Bootstrap("no namespaces store".into()))?;
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;

@@ -224,13 +224,28 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415 naming the media types the endpoint accepts.
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
         ApiError::new(
             415,
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: {content_type}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
         )
     }
+
+    /// Media types accepted for object bodies.
+    pub const BODY_TYPES: &'static [&'static str] =
+        &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
+    /// Media types accepted for PATCH bodies.
+    pub const PATCH_TYPES: &'static [&'static str] = &[
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+        "application/strategic-merge-patch+json",
+    ];
 
     pub fn request_entity_too_large(message: impl Into<String>) -> Self {
         ApiError::new(413, Reason::RequestEntityTooLarge, message)

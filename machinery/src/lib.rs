@@ -6,6 +6,7 @@
 pub mod error;
 pub mod field;
 pub mod meta;
+pub mod net;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

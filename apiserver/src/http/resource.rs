@@ -241,7 +241,7 @@ pub async fn read_object(info: &ResourceInfo, req: Request, validation: FieldVal
     let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/json").to_string();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !matches!(mime.as_str(), "application/json" | "application/yaml" | "") {
-        return Err(ApiError::unsupported_media_type(&content_type));
+        return Err(ApiError::unsupported_media_type(ApiError::BODY_TYPES));
     }
     let body = read_body(req.into_body(), MAX_BODY).await?;
     let what = format!("{} in version {:?} cannot be handled as a {}", info.kind, info.version, info.kind);
@@ -287,7 +287,7 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
             store.patch(ns, name, &apply, sub, opts).await
         }
         _ => {
-            return Err(ApiError::unsupported_media_type(&content_type));
+            return Err(ApiError::unsupported_media_type(ApiError::PATCH_TYPES));
         }
     };
     let mut out = result?;

@@ -105,9 +105,6 @@ fn table() -> &'static HashMap<(&'static str, &'static str), RoundTrip> {
     })
 }
 
-/// The media types a request body may have for create and update.
-pub const BODY_TYPES: &str = "application/json, application/yaml, application/vnd.kubernetes.protobuf";
-
 /// Parses a request body as JSON or YAML (by Content-Type) into a JSON object, reporting
 /// duplicate fields.
 pub fn parse_body(content_type: &str, body: &[u8], what: &str) -> Result<(Value, Vec<String>), ApiError> {
@@ -127,7 +124,7 @@ pub fn parse_body(content_type: &str, body: &[u8], what: &str) -> Result<(Value,
             let duplicates = duplicate_fields(body);
             Ok((value, duplicates))
         }
-        _ => Err(ApiError::unsupported_media_type(content_type)),
+        _ => Err(ApiError::unsupported_media_type(ApiError::BODY_TYPES)),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod managed_fields;
 pub mod params;
+pub mod service_alloc;
 pub mod store;
 pub mod strategy;
 pub mod subresources;
@@ -26,7 +27,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(etcd: Etcd3, etcd_prefix: &str) -> Self {
+    pub fn new(etcd: Etcd3, etcd_prefix: &str, services: Option<Arc<service_alloc::ServiceAllocator>>) -> Self {
         let prefix = etcd_prefix.trim_end_matches('/');
         let mut caches: HashMap<String, Arc<Cacher>> = HashMap::new();
         let mut stores = HashMap::new();
@@ -39,7 +40,10 @@ impl Registry {
                 .entry(key_prefix.clone())
                 .or_insert_with(|| Cacher::new(etcd.clone(), key_prefix.clone()))
                 .clone();
-            let store = Store::new(info, strategy::for_resource(info), etcd.clone(), cache, key_prefix);
+            let mut store = Store::new(info, strategy::for_resource(info), etcd.clone(), cache, key_prefix);
+            if let (true, "services", Some(alloc)) = (info.group.is_empty(), info.plural, &services) {
+                store = store.with_hooks(alloc.clone());
+            }
             stores.insert((info.group, info.version, info.plural), Arc::new(store));
         }
         Registry { stores, caches }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ironkube_machinery::field::{FieldError, Path};
 use ironkube_machinery::resources::ResourceInfo;
+use ironkube_machinery::validation::meta as meta_validation;
 use ironkube_machinery::{ApiError, GroupResource};
 use rand::Rng;
 use serde_json::{Map, Value, json};
@@ -15,6 +16,7 @@ use tracing::instrument;
 
 use super::managed_fields;
 use super::params::{DeleteOptions, ListParams, Propagation, WriteOptions, invalid_options};
+use super::service_alloc::StoreHooks;
 use super::strategy::Strategy;
 use crate::storage::cacher::{WatchFilter, WatchItem, WatchStart};
 use crate::storage::{
@@ -50,6 +52,7 @@ pub struct Store {
     etcd: Etcd3,
     cache: Arc<Cacher>,
     prefix: String,
+    hooks: Option<Arc<dyn StoreHooks>>,
 }
 
 /// Which part of the object a write may change.
@@ -131,7 +134,20 @@ fn generate_name(base: &str) -> String {
 
 impl Store {
     pub fn new(info: &'static ResourceInfo, strategy: Box<dyn Strategy>, etcd: Etcd3, cache: Arc<Cacher>, prefix: String) -> Self {
-        Store { info, strategy, etcd, cache, prefix }
+        Store { info, strategy, etcd, cache, prefix, hooks: None }
+    }
+
+    /// Adds allocation hooks (services' ClusterIPs and NodePorts).
+    pub fn with_hooks(mut self, hooks: Arc<dyn StoreHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// Gives back what a deleted object held.
+    async fn release_held(&self, obj: &Value) {
+        if let Some(h) = &self.hooks {
+            h.release(h.held_by(obj)).await;
+        }
     }
 
     pub fn group_resource(&self) -> GroupResource {
@@ -354,13 +370,27 @@ impl Store {
         let ns = meta_str(&obj, "namespace").map(str::to_string);
         admission.admit_create(self.info, ns.as_deref(), &obj).await?;
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
+        let reservation = match &self.hooks {
+            Some(h) => Some(h.before_create(&mut obj, opts.dry_run).await?),
+            None => None,
+        };
         if opts.dry_run {
             return Ok(Outcome { object: obj, code: 201, warnings });
         }
+        let result = self.create_in_storage(obj, ns.as_deref(), &name, warnings).await;
+        if result.is_err()
+            && let (Some(h), Some(r)) = (&self.hooks, reservation)
+        {
+            h.release(r).await;
+        }
+        result
+    }
+
+    async fn create_in_storage(&self, obj: Value, ns: Option<&str>, name: &str, warnings: Vec<String>) -> Result<Outcome, ApiError> {
         let generated = meta_str(&obj, "generateName").is_some() && !name.is_empty();
         let mut attempt = obj;
         for _ in 0..8 {
-            let key = self.key(ns.as_deref(), meta_str(&attempt, "name").unwrap_or(""));
+            let key = self.key(ns, meta_str(&attempt, "name").unwrap_or(""));
             match self.etcd.create(&key, &attempt).await {
                 Ok(created) => return Ok(Outcome { object: created, code: 201, warnings }),
                 Err(StorageError::KeyExists { .. }) if generated => {
@@ -370,7 +400,7 @@ impl Store {
                 Err(e) => return Err(self.storage_error(e, meta_str(&attempt, "name").unwrap_or(""))),
             }
         }
-        Err(ApiError::already_exists(&self.group_resource(), &name))
+        Err(ApiError::already_exists(&self.group_resource(), name))
     }
 
     /// GET of one object; `resourceVersion=0` reads the watch cache.
@@ -571,7 +601,7 @@ impl Store {
             Err(StorageError::NotFound { .. }) => None,
             Err(e) => return Err(self.storage_error(e, name)),
         };
-        if current.is_none() {
+        let Some(current) = current else {
             if sub == Sub::Main && self.strategy.allow_create_on_update() {
                 if let Some(m) = obj["metadata"].as_object_mut() {
                     m.remove("resourceVersion");
@@ -579,8 +609,28 @@ impl Store {
                 return self.create(namespace, obj, opts, admission).await;
             }
             return Err(ApiError::not_found(&self.group_resource(), name));
+        };
+        self.update_with_hooks(&key, name, obj, &current, sub, opts).await
+    }
+
+    /// An update that may need allocations first (and releases what it no longer holds).
+    async fn update_with_hooks(&self, key: &str, name: &str, mut obj: Value, current: &Value, sub: Sub, opts: &WriteOptions) -> Result<Outcome, ApiError> {
+        let Some(hooks) = self.hooks.as_ref().filter(|_| sub == Sub::Main) else {
+            return self.write_update(key, name, obj, sub, opts, None).await;
+        };
+        let (reserved, release) = hooks.before_update(&mut obj, current, opts.dry_run).await?;
+        match self.write_update(key, name, obj, sub, opts, None).await {
+            Ok(out) => {
+                if !opts.dry_run {
+                    hooks.release(release).await;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                hooks.release(reserved).await;
+                Err(e)
+            }
         }
-        self.write_update(&key, name, obj, sub, opts, None).await
     }
 
     /// Shared tail of update and patch: a guarded write of `new` computed against the
@@ -671,6 +721,7 @@ impl Store {
         {
             let name = meta_str(&obj, "name").unwrap_or("").to_string();
             if let Some(del_rev) = self.etcd.delete_at(key, rev).await.map_err(|e| self.storage_error(e, &name))? {
+                self.release_held(&obj).await;
                 let mut out = obj;
                 crate::storage::set_resource_version(&mut out, del_rev);
                 return Ok(out);
@@ -690,6 +741,15 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Outcome, ApiError> {
         let key = self.key(namespace, name);
+        if self.hooks.is_some() && sub == Sub::Main {
+            // Allocations happen outside the guarded write: patch once, then update.
+            let current = self.etcd.get(&key).await.map_err(|e| self.storage_error(e, name))?;
+            let mut patched = apply(&current)?;
+            if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("resourceVersion".into(), current["metadata"]["resourceVersion"].clone());
+            }
+            return self.update_with_hooks(&key, name, patched, &current, sub, opts).await;
+        }
         let guarded = |old: &Value| -> Result<Value, ApiError> {
             let mut patched = apply(old)?;
             if !patched.is_object() {
@@ -798,7 +858,9 @@ impl Store {
         let deleted = if opts.dry_run {
             current
         } else {
-            self.etcd.delete(&key, &opts.preconditions).await.map_err(|e| self.storage_error(e, name))?
+            let deleted = self.etcd.delete(&key, &opts.preconditions).await.map_err(|e| self.storage_error(e, name))?;
+            self.release_held(&deleted).await;
+            deleted
         };
         if self.strategy.return_deleted_object() {
             return Ok(Outcome { object: deleted, code: 200, warnings: vec![] });
@@ -899,20 +961,3 @@ fn strip_volatile(v: &Value) -> Value {
     v
 }
 
-/// Object-metadata validation (moving to `ironkube_machinery::validation::meta`).
-mod meta_validation {
-    use ironkube_machinery::field::{FieldError, Path};
-    use serde_json::Value;
-
-    pub fn validate_object_meta(meta: &Value, _namespaced: bool, name_fn: &dyn Fn(&str) -> Vec<String>, path: &Path) -> Vec<FieldError> {
-        let name = meta["name"].as_str().unwrap_or("");
-        if name.is_empty() {
-            return vec![FieldError::required(path.child("name"), "name or generateName is required")];
-        }
-        name_fn(name).into_iter().map(|m| FieldError::invalid(path.child("name"), Value::String(name.into()), m)).collect()
-    }
-
-    pub fn validate_object_meta_update(_new: &Value, _old: &Value, _path: &Path) -> Vec<FieldError> {
-        Vec::new()
-    }
-}

@@ -132,7 +132,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
                         json_patch::patch(&mut scale, &ops).map_err(|e| ApiError::new(422, ironkube_machinery::Reason::Invalid, e.to_string()))?;
                     }
                     "application/merge-patch+json" | "application/strategic-merge-patch+json" => json_patch::merge(&mut scale, &patch_doc),
-                    _ => return Err(ApiError::unsupported_media_type(&mime)),
+                    _ => return Err(ApiError::unsupported_media_type(ApiError::PATCH_TYPES)),
                 }
                 apply_scale(info, &name, old, &scale)
             };
