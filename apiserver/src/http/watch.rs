@@ -37,8 +37,10 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
         // Upstream spreads watch lifetimes between the minimum request timeout and twice it.
         None => Duration::from_secs(rand::rng().random_range(1800..3600)),
     };
-    let mut rx = store.watch(namespace, params).await?;
+    let rx = store.watch(namespace, params).await?;
     let info = store.info;
+    let store_converts = store.converts();
+    let convert_fn = move |v: Value| if store_converts { crate::registry::convert::from_storage(info, v) } else { v };
     let storage_error = {
         let gr = info.group_resource();
         move |e: crate::storage::StorageError| -> Value {
@@ -52,7 +54,7 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
         }
     };
     let deadline = tokio::time::Instant::now() + timeout;
-    let stream = futures::stream::unfold((rx_take(&mut rx), false), move |(mut rx, done)| {
+    let stream = futures::stream::unfold((rx, false), move |(mut rx, done)| {
         let storage_error = storage_error.clone();
         async move {
             if done {
@@ -66,12 +68,16 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
                 WatchItem::Event(ev) => {
                     let bytes = match output {
                         Output::Table { v1beta1 } => {
-                            let t = table::table(info, std::slice::from_ref(&*ev.object), json!({"resourceVersion": ev.revision.to_string()}), v1beta1, include);
+                            let t = table::table(info, std::slice::from_ref(&convert_fn(ev.object.as_ref().clone())), json!({"resourceVersion": ev.revision.to_string()}), v1beta1, include);
                             line(ev.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
                         }
                         Output::Metadata { v1beta1 } => {
                             let p = table::partial_metadata(&ev.object, v1beta1);
                             line(ev.kind.as_str(), &serde_json::to_vec(&p).unwrap_or_default())
+                        }
+                        _ if store_converts => {
+                            let served = convert_fn(ev.object.as_ref().clone());
+                            line(ev.kind.as_str(), &serde_json::to_vec(&served).unwrap_or_default())
                         }
                         _ => line(ev.kind.as_str(), &ev.object_json()),
                     };
@@ -94,9 +100,4 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     Ok(resp)
-}
-
-fn rx_take(rx: &mut tokio::sync::mpsc::Receiver<WatchItem>) -> tokio::sync::mpsc::Receiver<WatchItem> {
-    let (_, empty) = tokio::sync::mpsc::channel(1);
-    std::mem::replace(rx, empty)
 }

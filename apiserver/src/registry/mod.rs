@@ -2,6 +2,7 @@
 //!
 //! Resources served at several versions share one watch cache per etcd prefix.
 
+pub mod convert;
 pub mod decode;
 pub mod managed_fields;
 pub mod params;

@@ -143,6 +143,21 @@ impl Store {
         self
     }
 
+    /// Stored form → the form this endpoint serves.
+    pub fn served(&self, obj: Value) -> Value {
+        if super::convert::needs_conversion(self.info) { super::convert::from_storage(self.info, obj) } else { obj }
+    }
+
+    /// Served form → stored form.
+    fn stored(&self, obj: Value) -> Value {
+        if super::convert::needs_conversion(self.info) { super::convert::to_storage(self.info, obj) } else { obj }
+    }
+
+    /// Whether watch events need per-watcher conversion (no shared serialization).
+    pub fn converts(&self) -> bool {
+        super::convert::needs_conversion(self.info)
+    }
+
     /// Gives back what a deleted object held.
     async fn release_held(&self, obj: &Value) {
         if let Some(h) = &self.hooks {
@@ -377,7 +392,10 @@ impl Store {
         if opts.dry_run {
             return Ok(Outcome { object: obj, code: 201, warnings });
         }
-        let result = self.create_in_storage(obj, ns.as_deref(), &name, warnings).await;
+        let result = self.create_in_storage(self.stored(obj), ns.as_deref(), &name, warnings).await.map(|mut out| {
+            out.object = self.served(out.object);
+            out
+        });
         if result.is_err()
             && let (Some(h), Some(r)) = (&self.hooks, reservation)
         {
@@ -411,7 +429,7 @@ impl Store {
             Some("0") => self.cache.get(&key).await.map(|v| (*v).clone()),
             _ => self.etcd.get(&key).await,
         };
-        result.map_err(|e| self.storage_error(e, name))
+        result.map(|v| self.served(v)).map_err(|e| self.storage_error(e, name))
     }
 
     /// Builds the storage predicate for label and field selectors.
@@ -497,6 +515,14 @@ impl Store {
     /// LIST: one page at one revision.
     #[instrument(skip_all, fields(resource = self.info.plural, namespace = namespace.unwrap_or("")))]
     pub async fn list(&self, namespace: Option<&str>, params: &ListParams) -> Result<ListPage, ApiError> {
+        let mut page = self.list_stored(namespace, params).await?;
+        if self.converts() {
+            page.items = page.items.into_iter().map(|v| Arc::new(self.served((*v).clone()))).collect();
+        }
+        Ok(page)
+    }
+
+    async fn list_stored(&self, namespace: Option<&str>, params: &ListParams) -> Result<ListPage, ApiError> {
         let predicate = self.predicate(params)?;
         let (revision, token) = self.list_revision(params)?;
         let prefix = self.list_prefix(namespace);
@@ -649,7 +675,7 @@ impl Store {
         let api_version = self.info.api_version();
         let subresource = sub.name();
         let mut compute = |current: Option<Value>| -> Result<Value, StorageError> {
-            let Some(old) = current else {
+            let Some(old) = current.map(|o| self.served(o)) else {
                 return Err(StorageError::NotFound { key: key.to_string() });
             };
             let mut candidate = match patch {
@@ -695,7 +721,7 @@ impl Store {
             } else if let Some(mf) = old["metadata"].get("managedFields") {
                 meta_mut(&mut candidate).insert("managedFields".into(), mf.clone());
             }
-            Ok(candidate)
+            Ok(self.stored(candidate))
         };
         let result = if opts.dry_run {
             match self.etcd.get(key).await {
@@ -707,7 +733,7 @@ impl Store {
         };
         let object = result.map_err(|e| self.storage_error(e, name))?;
         let object = self.finish_if_finalized(key, object).await?;
-        Ok(Outcome { object, code: 200, warnings })
+        Ok(Outcome { object: self.served(object), code: 200, warnings })
     }
 
     /// An update that removed the last finalizer of an object being deleted deletes it.
@@ -744,7 +770,7 @@ impl Store {
         if self.hooks.is_some() && sub == Sub::Main {
             // Allocations happen outside the guarded write: patch once, then update.
             let current = self.etcd.get(&key).await.map_err(|e| self.storage_error(e, name))?;
-            let mut patched = apply(&current)?;
+            let mut patched = apply(&self.served(current.clone()))?;
             if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("resourceVersion".into(), current["metadata"]["resourceVersion"].clone());
             }
@@ -819,7 +845,7 @@ impl Store {
         let lifecycle_hold = self.strategy.holds_deletion(&current);
         if !finalizers.is_empty() || grace.is_some() || lifecycle_hold {
             if opts.dry_run {
-                return Ok(Outcome { object: current, code: 200, warnings: vec![] });
+                return Ok(Outcome { object: self.served(current), code: 200, warnings: vec![] });
             }
             let finalizers_json = json!(finalizers);
             let strategy = &self.strategy;
@@ -853,7 +879,7 @@ impl Store {
                 .await
                 .map_err(|e| self.storage_error(e, name))?;
             let object = self.finish_if_finalized(&key, updated).await?;
-            return Ok(Outcome { object, code: 200, warnings: vec![] });
+            return Ok(Outcome { object: self.served(object), code: 200, warnings: vec![] });
         }
         let deleted = if opts.dry_run {
             current
@@ -863,7 +889,7 @@ impl Store {
             deleted
         };
         if self.strategy.return_deleted_object() {
-            return Ok(Outcome { object: deleted, code: 200, warnings: vec![] });
+            return Ok(Outcome { object: self.served(deleted), code: 200, warnings: vec![] });
         }
         let mut details = json!({"name": name, "kind": gr.resource});
         if !gr.group.is_empty() {
