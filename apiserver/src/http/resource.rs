@@ -107,6 +107,15 @@ fn check_verb(info: &ResourceInfo, r: &ResourceRequest) -> Result<(), ApiError> 
     if !info.has_verb(verb) {
         return Err(ApiError::method_not_allowed());
     }
+    // POST names a collection; PUT and PATCH name an object.
+    let misplaced = match r.verb {
+        Verb::Create => r.name.is_some(),
+        Verb::Update | Verb::Patch => r.name.is_none(),
+        _ => false,
+    };
+    if misplaced {
+        return Err(ApiError::method_not_allowed());
+    }
     Ok(())
 }
 
