@@ -8,6 +8,7 @@ pub mod field;
 pub mod meta;
 pub mod net;
 pub mod patch;
+pub mod proto;
 pub mod resources;
 pub mod selectors;
 pub mod validation;
