@@ -4,6 +4,24 @@
 //! A strategy works on the object's JSON (`serde_json::Value`); where typed access helps it
 //! converts to the k8s-openapi type itself.
 
+mod apps;
+mod batch;
+mod configmap;
+mod event;
+mod lease;
+mod namespace;
+mod node;
+mod object;
+mod pod;
+mod pod_spec;
+mod rbac;
+mod replication_controller;
+mod scheduling;
+mod secret;
+mod service;
+mod service_account;
+mod workload;
+
 use ironkube_machinery::FieldError;
 use ironkube_machinery::resources::ResourceInfo;
 use serde_json::Value;
@@ -97,8 +115,101 @@ pub struct Plain;
 
 impl Strategy for Plain {}
 
+/// A resource whose only specialities are upstream's store and strategy flags.
+pub struct Flags {
+    /// The strategy sets `metadata.generation`.
+    pub generation: bool,
+    /// The store answers DELETE with the object (`ReturnDeletedObject`).
+    pub deleted_object: bool,
+    /// PUT of a missing object creates it.
+    pub create_on_update: bool,
+}
+
+impl Strategy for Flags {
+    fn tracks_generation(&self) -> bool {
+        self.generation
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        self.deleted_object
+    }
+
+    fn allow_create_on_update(&self) -> bool {
+        self.create_on_update
+    }
+}
+
+const fn flags(generation: bool, deleted_object: bool, create_on_update: bool) -> Flags {
+    Flags {
+        generation,
+        deleted_object,
+        create_on_update,
+    }
+}
+
 /// Picks the strategy for a resource.
 pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
-    let _ = info;
-    Box::new(Plain)
+    use rbac::RbacKind;
+    match (info.group, info.plural) {
+        ("", "pods") => Box::new(pod::PodStrategy),
+        ("", "podtemplates") => Box::new(pod::PodTemplateStrategy),
+        ("", "replicationcontrollers") => {
+            Box::new(replication_controller::ReplicationControllerStrategy)
+        }
+        ("", "services") => Box::new(service::ServiceStrategy),
+        ("", "configmaps") => Box::new(configmap::ConfigMapStrategy),
+        ("", "secrets") => Box::new(secret::SecretStrategy),
+        ("", "namespaces") => Box::new(namespace::NamespaceStrategy),
+        ("", "serviceaccounts") => Box::new(service_account::ServiceAccountStrategy),
+        ("", "nodes") => Box::new(node::NodeStrategy),
+        ("", "events") => Box::new(event::EventStrategy { strict: false }),
+        ("events.k8s.io", "events") => Box::new(event::EventStrategy { strict: true }),
+        ("", "endpoints" | "limitranges") => Box::new(flags(false, false, true)),
+        ("", "persistentvolumes" | "persistentvolumeclaims") => Box::new(flags(false, true, false)),
+        ("apps", "deployments") => Box::new(apps::DeploymentStrategy),
+        ("apps", "replicasets") => Box::new(apps::ReplicaSetStrategy),
+        ("apps", "statefulsets") => Box::new(apps::StatefulSetStrategy),
+        ("apps", "daemonsets") => Box::new(apps::DaemonSetStrategy),
+        ("apps", "controllerrevisions") => Box::new(apps::ControllerRevisionStrategy),
+        ("batch", "jobs") => Box::new(batch::JobStrategy),
+        ("batch", "cronjobs") => Box::new(batch::CronJobStrategy),
+        ("coordination.k8s.io", "leases") => Box::new(lease::LeaseStrategy),
+        ("rbac.authorization.k8s.io", "roles") => Box::new(rbac::RbacStrategy(RbacKind::Role)),
+        ("rbac.authorization.k8s.io", "clusterroles") => {
+            Box::new(rbac::RbacStrategy(RbacKind::ClusterRole))
+        }
+        ("rbac.authorization.k8s.io", "rolebindings") => {
+            Box::new(rbac::RbacStrategy(RbacKind::RoleBinding))
+        }
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => {
+            Box::new(rbac::RbacStrategy(RbacKind::ClusterRoleBinding))
+        }
+        ("scheduling.k8s.io", "priorityclasses") => Box::new(scheduling::PriorityClassStrategy),
+        ("policy", "poddisruptionbudgets")
+        | ("networking.k8s.io", "ingresses" | "networkpolicies")
+        | ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            Box::new(flags(true, false, false))
+        }
+        _ => Box::new(Plain),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironkube_machinery::resources;
+
+    #[test]
+    fn every_resource_gets_a_strategy() {
+        for info in resources::all() {
+            let s = for_resource(info);
+            let _ = s.tracks_generation();
+        }
+        let pods = resources::lookup("", "v1", "pods").map(for_resource);
+        assert!(pods.is_some_and(|s| s.tracks_generation() && s.return_deleted_object()));
+        let svc = resources::lookup("", "v1", "services").map(for_resource);
+        assert!(svc.is_some_and(|s| s.return_deleted_object() && !s.tracks_generation()));
+        let deploy = resources::lookup("apps", "v1", "deployments").map(for_resource);
+        assert!(deploy.is_some_and(|s| s.tracks_generation()));
+    }
 }
