@@ -20,6 +20,7 @@ mod scheduling;
 mod secret;
 mod service;
 mod service_account;
+mod storage;
 mod workload;
 
 use ironkube_machinery::FieldError;
@@ -165,7 +166,8 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
         ("", "events") => Box::new(event::EventStrategy { strict: false }),
         ("events.k8s.io", "events") => Box::new(event::EventStrategy { strict: true }),
         ("", "endpoints" | "limitranges") => Box::new(flags(false, false, true)),
-        ("", "persistentvolumes" | "persistentvolumeclaims") => Box::new(flags(false, true, false)),
+        ("", "persistentvolumeclaims") => Box::new(storage::PersistentVolumeClaimStrategy),
+        ("", "persistentvolumes") => Box::new(storage::PersistentVolumeStrategy),
         ("apps", "deployments") => Box::new(apps::DeploymentStrategy),
         ("apps", "replicasets") => Box::new(apps::ReplicaSetStrategy),
         ("apps", "statefulsets") => Box::new(apps::StatefulSetStrategy),

@@ -1357,7 +1357,7 @@ fn validate_csi_driver_name(driver: &str, path: &Path) -> Errs {
     e
 }
 
-/// The checks of a PVC spec that matter for inline claim templates.
+/// `ValidatePersistentVolumeClaimSpec` (without data sources and volume attributes classes).
 pub fn validate_pvc_spec_basics(
     spec: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec,
     path: &Path,
@@ -1376,6 +1376,11 @@ pub fn validate_pvc_spec_basics(
             "at least 1 access mode is required",
         ));
     }
+    e.extend(validate_label_selector(
+        spec.selector.as_ref(),
+        &path.child("selector"),
+    ));
+    let (mut rwop, mut other) = (false, false);
     for m in modes {
         if !supported.contains(&m.as_str()) {
             e.push(FieldError::not_supported(
@@ -1383,35 +1388,48 @@ pub fn validate_pvc_spec_basics(
                 strv(m),
                 &supported,
             ));
+        } else if m == "ReadWriteOncePod" {
+            rwop = true;
+        } else {
+            other = true;
         }
     }
-    e.extend(validate_label_selector(
-        spec.selector.as_ref(),
-        &path.child("selector"),
-    ));
+    if rwop && other {
+        e.push(FieldError::forbidden(
+            path.child("accessModes"),
+            "may not use ReadWriteOncePod with other access modes",
+        ));
+    }
+    let storage_path = path.child("resources").key("storage");
     let storage = spec
         .resources
         .as_ref()
         .and_then(|r| r.requests.as_ref())
         .and_then(|r| r.get("storage"));
     match storage {
-        None => e.push(FieldError::required(
-            path.child("resources").key("storage"),
-            "",
-        )),
+        None => e.push(FieldError::required(&storage_path, "")),
         Some(q) => match Quantity::parse(&q.0) {
             Err(err) => e.push(FieldError::invalid(
-                path.child("resources").key("storage"),
+                &storage_path,
                 strv(&q.0),
                 err.to_string(),
             )),
             Ok(q) if q.nanos() <= 0 => e.push(FieldError::invalid(
-                path.child("resources").key("storage"),
+                &storage_path,
                 strv(&q.to_string()),
                 "must be greater than zero",
             )),
             Ok(_) => {}
         },
+    }
+    if let Some(class) = spec.storage_class_name.as_deref().filter(|c| !c.is_empty()) {
+        for m in dns1123_subdomain(class) {
+            e.push(FieldError::invalid(
+                path.child("storageClassName"),
+                strv(class),
+                m,
+            ));
+        }
     }
     if let Some(vm) = &spec.volume_mode
         && vm != "Block"

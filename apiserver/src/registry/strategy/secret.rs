@@ -113,16 +113,16 @@ fn validate_secret(obj: &Value) -> Vec<FieldError> {
         }
         "kubernetes.io/dockercfg" => json_key(".dockercfg", &mut errs),
         "kubernetes.io/dockerconfigjson" => json_key(".dockerconfigjson", &mut errs),
-        "kubernetes.io/basic-auth" => {
-            if !data.contains_key("username") && !data.contains_key("password") {
-                errs.push(FieldError::required(data_path.key("username"), ""));
-                errs.push(FieldError::required(data_path.key("password"), ""));
-            }
+        "kubernetes.io/basic-auth"
+            if !data.contains_key("username") && !data.contains_key("password") =>
+        {
+            errs.push(FieldError::required(data_path.key("username"), ""));
+            errs.push(FieldError::required(data_path.key("password"), ""));
         }
-        "kubernetes.io/ssh-auth" => {
-            if decoded(data.get("ssh-privatekey")).is_none_or(|b| b.is_empty()) {
-                errs.push(FieldError::required(data_path.key("ssh-privatekey"), ""));
-            }
+        "kubernetes.io/ssh-auth"
+            if decoded(data.get("ssh-privatekey")).is_none_or(|b| b.is_empty()) =>
+        {
+            errs.push(FieldError::required(data_path.key("ssh-privatekey"), ""));
         }
         "kubernetes.io/tls" => {
             for key in ["tls.crt", "tls.key"] {

@@ -200,11 +200,13 @@ mod tests {
             match_expressions: None,
         };
         let compiled = as_selector(Some(&sel)).unwrap_or(Selector::Nothing);
-        let mut template = PodTemplateSpec::default();
-        template.metadata = Some(Default::default());
-        if let Some(m) = template.metadata.as_mut() {
-            m.labels = Some(BTreeMap::from([("app".to_string(), "api".to_string())]));
-        }
+        let template = PodTemplateSpec {
+            metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                labels: Some(BTreeMap::from([("app".to_string(), "api".to_string())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let errs = validate_selector_matches_template(
             &compiled,
             &template,

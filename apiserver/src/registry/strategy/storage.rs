@@ -1,0 +1,197 @@
+//! PersistentVolumeClaims and PersistentVolumes: defaults, the claim spec checks, the
+//! immutability of a claim's spec, and DELETE answering with the object.
+
+use ironkube_machinery::field::{FieldError, Path};
+use ironkube_machinery::validation::quantity::Quantity;
+use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
+use serde_json::{Value, json};
+
+use super::Strategy;
+use super::object::{
+    canonicalize_resource_list, child_obj, decode, default_field, default_ptr, existing_obj,
+};
+use super::pod_spec::validate_pvc_spec_basics;
+
+pub struct PersistentVolumeClaimStrategy;
+
+impl Strategy for PersistentVolumeClaimStrategy {
+    fn default(&self, obj: &mut Value) {
+        let Some(o) = obj.as_object_mut() else { return };
+        if let Some(spec) = child_obj(o, "spec") {
+            default_ptr(spec, "volumeMode", json!("Filesystem"));
+            if let Some(res) = existing_obj(spec, "resources") {
+                canonicalize_resource_list(res, "requests");
+                canonicalize_resource_list(res, "limits");
+            }
+        }
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("status".into(), json!({"phase": "Pending"}));
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        match decode::<PersistentVolumeClaimSpec>(obj.get("spec"), "spec") {
+            Ok(spec) => validate_pvc_spec_basics(&spec, &Path::new("spec")),
+            Err(e) => vec![e],
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let mut errs = self.validate(new);
+        let mut n = new.get("spec").cloned().unwrap_or(json!({}));
+        let mut o = old.get("spec").cloned().unwrap_or(json!({}));
+        // The volume name may be set once; a bound claim may change its storage request.
+        if o.get("volumeName")
+            .is_none_or(|v| v.as_str().unwrap_or("").is_empty())
+        {
+            o["volumeName"] = n.get("volumeName").cloned().unwrap_or(Value::Null);
+        }
+        let bound = old["status"].get("phase").and_then(Value::as_str) == Some("Bound");
+        if bound {
+            for spec in [&mut n, &mut o] {
+                if let Some(req) = spec
+                    .get_mut("resources")
+                    .and_then(|r| r.get_mut("requests"))
+                    .and_then(Value::as_object_mut)
+                {
+                    req.remove("storage");
+                }
+            }
+        }
+        if n != o {
+            errs.push(FieldError::forbidden(
+                Path::new("spec"),
+                "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+            ));
+        }
+        let storage = |v: &Value| {
+            v["spec"]["resources"]["requests"]
+                .get("storage")
+                .and_then(Value::as_str)
+                .and_then(|s| Quantity::parse(s).ok())
+        };
+        if let (Some(ns), Some(os)) = (storage(new), storage(old))
+            && ns < os
+        {
+            errs.push(FieldError::forbidden(
+                Path::new("spec")
+                    .child("resources")
+                    .child("requests")
+                    .child("storage"),
+                "field can not be less than previous value",
+            ));
+        }
+        errs
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+pub struct PersistentVolumeStrategy;
+
+impl Strategy for PersistentVolumeStrategy {
+    fn default(&self, obj: &mut Value) {
+        let Some(o) = obj.as_object_mut() else { return };
+        if let Some(spec) = child_obj(o, "spec") {
+            default_field(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+            default_ptr(spec, "volumeMode", json!("Filesystem"));
+            canonicalize_resource_list(spec, "capacity");
+        }
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("status".into(), json!({"phase": "Pending"}));
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        let spec = obj.get("spec").unwrap_or(&Value::Null);
+        let path = Path::new("spec");
+        let mut errs = Vec::new();
+        let modes: Vec<&str> = spec
+            .get("accessModes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if modes.is_empty() {
+            errs.push(FieldError::required(path.child("accessModes"), ""));
+        }
+        let capacity = spec.get("capacity").and_then(Value::as_object);
+        if capacity.is_none_or(serde_json::Map::is_empty) {
+            errs.push(FieldError::required(path.child("capacity"), ""));
+        }
+        let policy = spec
+            .get("persistentVolumeReclaimPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !policy.is_empty() && !["Delete", "Recycle", "Retain"].contains(&policy) {
+            errs.push(FieldError::not_supported(
+                path.child("persistentVolumeReclaimPolicy"),
+                policy.into(),
+                &["Delete", "Recycle", "Retain"],
+            ));
+        }
+        errs
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(spec: Value) -> Value {
+        let mut c = json!({"metadata": {"name": "data", "namespace": "d"}, "spec": spec});
+        PersistentVolumeClaimStrategy.default(&mut c);
+        PersistentVolumeClaimStrategy.prepare_for_create(&mut c);
+        c
+    }
+
+    #[test]
+    fn claims() {
+        let c = claim(
+            json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1024Mi"}}}),
+        );
+        assert_eq!(c["spec"]["volumeMode"], json!("Filesystem"));
+        assert_eq!(c["spec"]["resources"]["requests"]["storage"], json!("1Gi"));
+        assert_eq!(c["status"], json!({"phase": "Pending"}));
+        assert!(PersistentVolumeClaimStrategy.validate(&c).is_empty());
+        let bad = claim(json!({"resources": {"requests": {}}}));
+        let errs: Vec<String> = PersistentVolumeClaimStrategy
+            .validate(&bad)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "spec.accessModes: Required value: at least 1 access mode is required",
+                "spec.resources[storage]: Required value"
+            ]
+        );
+        let mut changed = c.clone();
+        changed["spec"]["accessModes"] = json!(["ReadWriteMany"]);
+        let errs: Vec<String> = PersistentVolumeClaimStrategy
+            .validate_update(&changed, &c)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"
+            ]
+        );
+    }
+}
