@@ -68,9 +68,10 @@ impl IntoResponse for ErrorResponse {
     }
 }
 
-/// A JSON (or YAML) response with a status code and `Warning` headers.
-pub fn respond(code: u16, value: &Value, yaml: bool, warnings: &[String]) -> Response {
-    let (ct, bytes) = negotiate::encode(value, yaml);
+/// A response in the negotiated representation (JSON, YAML or protobuf where the kind has
+/// one), with a status code and `Warning` headers.
+pub fn respond(code: u16, value: &Value, output: Output, warnings: &[String]) -> Response {
+    let (ct, bytes) = negotiate::encode(value, output);
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     let mut resp = (code, bytes).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -152,7 +153,7 @@ fn discovery_response(state: &AppState, target: &Target, req: &Request) -> Resul
         }
         _ => return Err(ApiError::path_not_found()),
     };
-    let mut resp = respond(200, &value, output == Output::Yaml, &[]);
+    let mut resp = respond(200, &value, if output == Output::Yaml { Output::Yaml } else { Output::Json }, &[]);
     if output == Output::AggregatedDiscovery {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(discovery::AGGREGATED_CONTENT_TYPE));
     }
@@ -167,7 +168,7 @@ fn plain(code: StatusCode, text: &'static str) -> Response {
 
 async fn non_resource(state: &AppState, path: &str, query: Option<&str>, accept: Option<&str>) -> Result<Response, ApiError> {
     match path {
-        "/version" => Ok(respond(200, &crate::version::info(), false, &[])),
+        "/version" => Ok(respond(200, &crate::version::info(), Output::Json, &[])),
         "/healthz" | "/livez" | "/healthz/ping" | "/livez/ping" | "/readyz/ping" => Ok(plain(StatusCode::OK, "ok")),
         "/readyz" | "/healthz/etcd" | "/livez/etcd" | "/readyz/etcd" => {
             let etcd_ok = tokio::time::timeout(std::time::Duration::from_secs(2), state.etcd.current_revision())

@@ -15,6 +15,8 @@ pub enum Output {
     Metadata { v1beta1: bool },
     /// `as=APIGroupDiscoveryList;g=apidiscovery.k8s.io;v=v2`.
     AggregatedDiscovery,
+    /// `application/vnd.kubernetes.protobuf` (objects of built-in kinds; JSON otherwise).
+    Protobuf,
 }
 
 pub const ACCEPTED: &str = "application/json, application/yaml, application/vnd.kubernetes.protobuf";
@@ -49,6 +51,9 @@ pub fn negotiate(accept: Option<&str>, discovery: bool) -> Result<Output, ApiErr
         if range.param("q").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0)) {
             continue;
         }
+        if range.mime == "application/vnd.kubernetes.protobuf" && range.param("as").is_none() && !discovery {
+            return Ok(Output::Protobuf);
+        }
         let json_like = matches!(range.mime, "application/json" | "*/*" | "application/*" | "application/json-seq");
         let yaml = range.mime == "application/yaml";
         if !(json_like || yaml) {
@@ -73,9 +78,19 @@ pub fn negotiate(accept: Option<&str>, discovery: bool) -> Result<Output, ApiErr
     Err(ApiError::not_acceptable(ACCEPTED))
 }
 
-/// Serializes `value` as JSON or YAML; returns the Content-Type and bytes.
-pub fn encode(value: &Value, yaml: bool) -> (&'static str, Bytes) {
-    if yaml {
+/// Serializes `value` as JSON, YAML or protobuf; returns the Content-Type and bytes.
+/// Kinds protobuf cannot express (tables, custom resources) fall back to JSON.
+pub fn encode(value: &Value, output: Output) -> (&'static str, Bytes) {
+    if output == Output::Protobuf {
+        let api_version = value["apiVersion"].as_str().unwrap_or("");
+        let kind = value["kind"].as_str().unwrap_or("");
+        if ironkube_machinery::proto::supports(api_version, kind)
+            && let Ok(bytes) = ironkube_machinery::proto::encode(value)
+        {
+            return (ironkube_machinery::proto::CONTENT_TYPE, Bytes::from(bytes));
+        }
+    }
+    if output == Output::Yaml {
         match serde_saphyr::to_string(value) {
             Ok(s) => ("application/yaml", Bytes::from(s)),
             Err(_) => ("application/json", Bytes::from(serde_json::to_vec(value).unwrap_or_default())),
@@ -96,7 +111,8 @@ mod tests {
         let disc = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
         assert_eq!(negotiate(Some(disc), true), Ok(Output::AggregatedDiscovery));
         assert_eq!(negotiate(Some(disc), false), Ok(Output::Json));
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), false), Ok(Output::Json));
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), false), Ok(Output::Protobuf));
+        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), true), Ok(Output::Json));
         assert_eq!(negotiate(Some("application/yaml"), false), Ok(Output::Yaml));
         assert!(negotiate(Some("text/html"), false).is_err());
     }

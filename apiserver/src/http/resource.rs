@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::negotiate::{self, Output};
 use super::query::Query;
 use super::request_info::{ResourceRequest, Verb};
-use super::table::{self, IncludeObject};
+use super::table::{self, table_options};
 use super::{AppState, read_body, respond};
 use crate::registry::decode::{self, decode_object};
 use crate::registry::params::{self, DeleteOptions, FieldValidation, ListParams, WriteOptions};
@@ -29,14 +29,14 @@ fn header_str<'a>(req: &'a Request, name: header::HeaderName) -> Option<&'a str>
 fn render_object(info: &ResourceInfo, obj: &Value, output: Output, q: &Query, code: u16, warnings: &[String]) -> Result<Response, ApiError> {
     let value = match output {
         Output::Table { v1beta1 } => {
-            let include = IncludeObject::parse(q.get("includeObject")).map_err(ApiError::bad_request)?;
+            let include = table_options(&q)?;
             let rv = obj["metadata"]["resourceVersion"].clone();
             table::table(info, std::slice::from_ref(obj), json!({"resourceVersion": rv}), v1beta1, include)
         }
         Output::Metadata { v1beta1 } => table::partial_metadata(obj, v1beta1),
         _ => obj.clone(),
     };
-    Ok(respond(code, &value, output == Output::Yaml, warnings))
+    Ok(respond(code, &value, output, warnings))
 }
 
 fn parse_list_params(q: &Query) -> Result<ListParams, ApiError> {
@@ -157,7 +157,7 @@ pub async fn handle(state: &AppState, r: ResourceRequest, req: Request) -> Resul
             let items: Vec<Value> = page.items.iter().map(|v| (**v).clone()).collect();
             let value = match output {
                 Output::Table { v1beta1 } => {
-                    let include = IncludeObject::parse(q.get("includeObject")).map_err(ApiError::bad_request)?;
+                    let include = table_options(&q)?;
                     let mut meta = json!({"resourceVersion": page.revision.to_string()});
                     if let Some(c) = &continue_token {
                         meta["continue"] = json!(c);
@@ -183,7 +183,7 @@ pub async fn handle(state: &AppState, r: ResourceRequest, req: Request) -> Resul
                 }
                 _ => store.list_object(items, &page.revision.to_string(), continue_token, page.remaining),
             };
-            Ok(respond(200, &value, output == Output::Yaml, &[]))
+            Ok(respond(200, &value, output, &[]))
         }
         (_, Verb::Watch) => {
             let mut params = parse_list_params(&q)?;
@@ -219,37 +219,44 @@ pub async fn handle(state: &AppState, r: ResourceRequest, req: Request) -> Resul
         }
         (_, Verb::Delete) => {
             let mut opts = delete_options(&q)?;
-            let body = read_body(req.into_body(), MAX_BODY).await?;
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(decode::json_error_text(&e)))?;
+            if let Some(v) = delete_body(req).await? {
                 opts.merge_body(&v)?;
             }
             let out = store.delete(ns, &name, &opts, state.admission.as_ref()).await?;
             let code = if out.code == 200 && opts.orphan_dependents == Some(false) && out.object["kind"] != "Status" { 202 } else { out.code };
             if out.object["kind"] == "Status" {
-                return Ok(respond(code, &out.object, output == Output::Yaml, &[]));
+                return Ok(respond(code, &out.object, output, &[]));
             }
             render_object(info, &out.object, output, &q, code, &[])
         }
         (_, Verb::DeleteCollection) => {
             let params = parse_list_params(&q)?;
             let mut opts = delete_options(&q)?;
-            let body = read_body(req.into_body(), MAX_BODY).await?;
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(decode::json_error_text(&e)))?;
+            if let Some(v) = delete_body(req).await? {
                 opts.merge_body(&v)?;
             }
             let list = store.delete_collection(ns, &params, &opts, state.admission.as_ref()).await?;
-            Ok(respond(200, &list, output == Output::Yaml, &[]))
+            Ok(respond(200, &list, output, &[]))
         }
     }
+}
+
+/// A DeleteOptions body, if any (JSON or protobuf).
+async fn delete_body(req: Request) -> Result<Option<Value>, ApiError> {
+    let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/json").to_string();
+    let body = read_body(req.into_body(), MAX_BODY).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let (v, _) = decode::parse_body(&content_type, &body, "DeleteOptions in version \"v1\" cannot be handled as a DeleteOptions")?;
+    Ok(Some(v))
 }
 
 /// Reads and decodes the object in a create/update body.
 pub async fn read_object(info: &ResourceInfo, req: Request, validation: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
     let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/json").to_string();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !matches!(mime.as_str(), "application/json" | "application/yaml" | "") {
+    if !matches!(mime.as_str(), "application/json" | "application/yaml" | "application/vnd.kubernetes.protobuf" | "") {
         return Err(ApiError::unsupported_media_type(ApiError::BODY_TYPES));
     }
     let body = read_body(req.into_body(), MAX_BODY).await?;

@@ -42,23 +42,41 @@ fn default_columns() -> Value {
 }
 
 fn default_cells(obj: &Value) -> Vec<Value> {
-    vec![
-        obj["metadata"]["name"].clone(),
-        obj["metadata"]["creationTimestamp"].clone(),
-    ]
+    // Upstream prints the creation time through metav1.Time: RFC 3339 in UTC.
+    let created = obj["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| Value::String(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+        .unwrap_or(Value::Null);
+    vec![obj["metadata"]["name"].clone(), created]
+}
+
+/// Table options from the query (`meta.k8s.io/v1 TableOptions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableOptions {
+    pub include: IncludeObject,
+    pub no_headers: bool,
 }
 
 /// A Table of `items` with the list metadata given.
-pub fn table(info: &ResourceInfo, items: &[Value], list_meta: Value, v1beta1: bool, include: IncludeObject) -> Value {
-    let (columns, cells): (Value, &dyn Fn(&Value) -> Vec<Value>) = match crate::printers::printer(info) {
-        Some(p) => (p.columns(), &|o: &Value| p.cells(o)),
-        None => (default_columns(), &default_cells),
-    };
-    let rows: Vec<Value> = items
-        .iter()
+pub fn table(info: &ResourceInfo, items: &[Value], list_meta: Value, v1beta1: bool, opts: TableOptions) -> Value {
+    let printer = crate::printers::printer(info);
+    let mut ordered: Vec<&Value> = items.iter().collect();
+    if let Some(p) = printer {
+        ordered.sort_by(|a, b| p.list_order(a, b));
+    }
+    let rows: Vec<Value> = ordered
+        .into_iter()
         .map(|obj| {
-            let mut row = json!({"cells": cells(obj)});
-            match include {
+            let cells = match printer {
+                Some(p) => p.cells(obj),
+                None => default_cells(obj),
+            };
+            let mut row = json!({"cells": cells});
+            if let Some(conditions) = printer.and_then(|p| p.conditions(obj)) {
+                row["conditions"] = conditions;
+            }
+            match opts.include {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => row["object"] = partial_metadata(obj, v1beta1),
                 IncludeObject::Object => row["object"] = obj.clone(),
@@ -66,11 +84,25 @@ pub fn table(info: &ResourceInfo, items: &[Value], list_meta: Value, v1beta1: bo
             row
         })
         .collect();
-    json!({
+    let mut table = json!({
         "kind": "Table",
         "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
         "metadata": list_meta,
-        "columnDefinitions": columns,
-        "rows": rows,
+    });
+    if !opts.no_headers {
+        table["columnDefinitions"] = match printer {
+            Some(p) => p.columns(),
+            None => default_columns(),
+        };
+    }
+    table["rows"] = Value::Array(rows);
+    table
+}
+
+/// Reads `includeObject` and `noHeaders` from a query.
+pub fn table_options(q: &super::query::Query) -> Result<TableOptions, ironkube_machinery::ApiError> {
+    Ok(TableOptions {
+        include: IncludeObject::parse(q.get("includeObject")).map_err(ironkube_machinery::ApiError::bad_request)?,
+        no_headers: q.bool("noHeaders").map_err(ironkube_machinery::ApiError::bad_request)?.unwrap_or(false),
     })
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::negotiate::Output;
 use super::query::Query;
-use super::table::{self, IncludeObject};
+use super::table::{self, table_options};
 use crate::registry::ListParams;
 use crate::registry::store::Store;
 use crate::storage::cacher::WatchItem;
@@ -29,9 +29,14 @@ fn line(kind: &str, object: &[u8]) -> Bytes {
     buf.freeze()
 }
 
+/// One protobuf watch frame (length-prefixed WatchEvent).
+fn frame(kind: &str, obj: &Value) -> Bytes {
+    Bytes::from(ironkube_machinery::proto::encode_watch_event(kind, obj).unwrap_or_default())
+}
+
 /// Serves a watch until the client leaves, the timeout passes or the watch ends.
 pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, output: Output, q: &Query) -> Result<Response, ApiError> {
-    let include = IncludeObject::parse(q.get("includeObject")).map_err(ApiError::bad_request)?;
+    let include = table_options(q)?;
     let timeout = match params.timeout_seconds {
         Some(t) => Duration::from_secs(t),
         // Upstream spreads watch lifetimes between the minimum request timeout and twice it.
@@ -79,6 +84,7 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
                             let served = convert_fn(ev.object.as_ref().clone());
                             line(ev.kind.as_str(), &serde_json::to_vec(&served).unwrap_or_default())
                         }
+                        Output::Protobuf => frame(ev.kind.as_str(), &convert_fn(ev.object.as_ref().clone())),
                         _ => line(ev.kind.as_str(), &ev.object_json()),
                     };
                     (bytes, false)
@@ -88,16 +94,22 @@ pub async fn serve(store: &Store, namespace: Option<&str>, params: &ListParams, 
                     if initial_events_end {
                         obj["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                     }
-                    (line("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default()), false)
+                    let bytes = if output == Output::Protobuf { frame("BOOKMARK", &obj) } else { line("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default()) };
+                    (bytes, false)
                 }
-                WatchItem::Error(e) => (line("ERROR", &serde_json::to_vec(&storage_error(e)).unwrap_or_default()), true),
+                WatchItem::Error(e) => {
+                    let status = storage_error(e);
+                    let bytes = if output == Output::Protobuf { frame("ERROR", &status) } else { line("ERROR", &serde_json::to_vec(&status).unwrap_or_default()) };
+                    (bytes, true)
+                }
             };
             Some((Ok::<Bytes, std::io::Error>(bytes), (rx, end)))
         }
     });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let content_type = if output == Output::Protobuf { ironkube_machinery::proto::STREAM_CONTENT_TYPE } else { "application/json" };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     Ok(resp)
 }

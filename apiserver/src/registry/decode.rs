@@ -124,6 +124,11 @@ pub fn parse_body(content_type: &str, body: &[u8], what: &str) -> Result<(Value,
             let duplicates = duplicate_fields(body);
             Ok((value, duplicates))
         }
+        "application/vnd.kubernetes.protobuf" => {
+            let value = ironkube_machinery::proto::decode(body)
+                .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))?;
+            Ok((value, Vec::new()))
+        }
         _ => Err(ApiError::unsupported_media_type(ApiError::BODY_TYPES)),
     }
 }

@@ -107,9 +107,8 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
         user_agent: user_agent(&req),
         force: false,
     };
-    let yaml = output == Output::Yaml;
     match (sub, r.verb) {
-        ("scale", Verb::Get) => Ok(respond(200, &scale_of(&store.get(ns, &name, q.get("resourceVersion")).await?), yaml, &[])),
+        ("scale", Verb::Get) => Ok(respond(200, &scale_of(&store.get(ns, &name, q.get("resourceVersion")).await?), output, &[])),
         ("scale", Verb::Update) => {
             let scale = json_body(req).await?;
             if let Some(n) = scale["metadata"]["name"].as_str().filter(|n| *n != name) {
@@ -117,7 +116,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             }
             let apply = |old: &Value| apply_scale(info, &name, old, &scale);
             let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
-            Ok(respond(200, &scale_of(&out.object), yaml, &out.warnings))
+            Ok(respond(200, &scale_of(&out.object), output, &out.warnings))
         }
         ("scale", Verb::Patch) => {
             let ct = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -137,12 +136,12 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
                 apply_scale(info, &name, old, &scale)
             };
             let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
-            Ok(respond(200, &scale_of(&out.object), yaml, &out.warnings))
+            Ok(respond(200, &scale_of(&out.object), output, &out.warnings))
         }
         ("binding", Verb::Create) => {
             let binding = json_body(req).await?;
             bind(store, ns, &name, &binding, &opts).await?;
-            Ok(respond(201, &success(201), yaml, &[]))
+            Ok(respond(201, &success(201), output, &[]))
         }
         ("eviction", Verb::Create) => {
             let eviction = json_body(req).await?;
@@ -152,7 +151,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             }
             del.dry_run |= opts.dry_run;
             store.delete(ns, &name, &del, state.admission.as_ref()).await?;
-            Ok(respond(201, &success(201), yaml, &[]))
+            Ok(respond(201, &success(201), output, &[]))
         }
         ("finalize", Verb::Update) | ("approval", Verb::Update) | ("ephemeralcontainers", Verb::Update) => {
             let (obj, warnings) = crate::http::resource::read_object(info, req, opts.field_validation).await?;
@@ -164,10 +163,10 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             let out = store.update(ns, &name, obj, Sub::Field(path), &opts, state.admission.as_ref()).await?;
             let mut all = warnings;
             all.extend(out.warnings);
-            Ok(respond(200, &out.object, yaml, &all))
+            Ok(respond(200, &out.object, output, &all))
         }
         ("finalize" | "approval" | "ephemeralcontainers" | "resize", Verb::Get) => {
-            Ok(respond(200, &store.get(ns, &name, None).await?, yaml, &[]))
+            Ok(respond(200, &store.get(ns, &name, None).await?, output, &[]))
         }
         _ => Err(ApiError::service_unavailable(format!(
             "the {sub} subresource of {} needs a node agent, which this cluster does not run yet",
@@ -213,7 +212,7 @@ async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts
 pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: &ResourceRequest, req: Request) -> Result<Response, ApiError> {
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
     let q = Query::parse(req.uri().query());
-    let yaml = crate::http::negotiate::negotiate(req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()), false)? == Output::Yaml;
+    let output = crate::http::negotiate::negotiate(req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()), false)?;
     match (info.group, info.plural, r.verb) {
         ("", "componentstatuses", Verb::List | Verb::Get) => {
             let healthy = state.etcd.current_revision().await.is_ok();
@@ -221,12 +220,12 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
                 "conditions": [{"type": "Healthy", "status": if healthy { "True" } else { "False" }, "message": if healthy { "ok" } else { "etcd is unreachable" }}]});
             if r.verb == Verb::Get {
                 if r.name.as_deref() == Some("etcd-0") {
-                    return Ok(respond(200, &etcd, yaml, &[]));
+                    return Ok(respond(200, &etcd, output, &[]));
                 }
                 return Err(ApiError::not_found(&info.group_resource(), r.name.as_deref().unwrap_or("")));
             }
             let list = json!({"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {}, "items": [etcd]});
-            Ok(respond(200, &list, yaml, &["v1 ComponentStatus is deprecated in v1.19+".to_string()]))
+            Ok(respond(200, &list, output, &["v1 ComponentStatus is deprecated in v1.19+".to_string()]))
         }
         ("", "bindings", Verb::Create) => {
             let binding = json_body(req).await?;
@@ -234,7 +233,7 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
             let pods = state.registry.store("", "v1", "pods").ok_or_else(ApiError::path_not_found)?;
             let opts = super::params::WriteOptions { dry_run: super::params::parse_dry_run(&q.all("dryRun"))?, ..Default::default() };
             bind(pods, r.namespace.as_deref(), &name, &binding, &opts).await?;
-            Ok(respond(201, &success(201), yaml, &[]))
+            Ok(respond(201, &success(201), output, &[]))
         }
         ("authentication.k8s.io", "selfsubjectreviews", Verb::Create) => {
             let mut body = json_body(req).await?;
@@ -245,13 +244,13 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
                 body["metadata"] = json!({});
             }
             body["metadata"]["creationTimestamp"] = Value::Null;
-            Ok(respond(201, &body, yaml, &[]))
+            Ok(respond(201, &body, output, &[]))
         }
         ("authentication.k8s.io", "tokenreviews", Verb::Create) => {
             let mut body = json_body(req).await?;
             body["status"] = json!({"authenticated": false, "user": {}, "error": "token authentication is not configured on this server"});
             body["metadata"]["creationTimestamp"] = Value::Null;
-            Ok(respond(201, &body, yaml, &[]))
+            Ok(respond(201, &body, output, &[]))
         }
         ("authorization.k8s.io", "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews", Verb::Create) => {
             let mut body = json_body(req).await?;
@@ -261,7 +260,7 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
             let anonymous = user.is_anonymous() && info.plural == "selfsubjectaccessreviews";
             body["status"] = json!({"allowed": !anonymous, "reason": "ironkube: every authenticated user is authorized (RBAC is not enforced yet)"});
             body["metadata"]["creationTimestamp"] = Value::Null;
-            Ok(respond(201, &body, yaml, &[]))
+            Ok(respond(201, &body, output, &[]))
         }
         ("authorization.k8s.io", "selfsubjectrulesreviews", Verb::Create) => {
             let mut body = json_body(req).await?;
@@ -271,7 +270,7 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
                 "incomplete": false,
             });
             body["metadata"]["creationTimestamp"] = Value::Null;
-            Ok(respond(201, &body, yaml, &[]))
+            Ok(respond(201, &body, output, &[]))
         }
         _ => Err(ApiError::method_not_allowed()),
     }
