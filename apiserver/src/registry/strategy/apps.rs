@@ -2,6 +2,9 @@
 //! ControllerRevisions, with upstream's apps/v1 defaults and validation.
 
 use ironkube_machinery::field::{FieldError, Path};
+use ironkube_machinery::validation::labels::validate_labels;
+use ironkube_machinery::validation::meta::validate_annotations;
+use ironkube_machinery::validation::names::dns1123_label;
 use ironkube_machinery::validation::{FIELD_IMMUTABLE_ERROR_MSG, go_repr, validate_nonnegative};
 use k8s_openapi::api::apps::v1::{DaemonSetSpec, DeploymentSpec, ReplicaSetSpec, StatefulSetSpec};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -12,8 +15,8 @@ use serde_json::{Value, json};
 use super::Strategy;
 use super::object::{child_obj, decode, default_field, default_ptr, each_obj, existing_obj};
 use super::pod_spec::{
-    PodSpecOptions, default_pod_template, default_pvc_template, validate_pod_template_spec,
-    validate_pvc_spec_basics,
+    PodSpecOptions, default_pod_template, default_pvc_template, validate_pod_specific_annotations,
+    validate_pod_template_spec, validate_pvc_spec_basics,
 };
 use super::workload::{
     compile_selector, int_or_percent_value, not_more_than_100_percent, raw_selector,
@@ -394,6 +397,11 @@ impl Strategy for StatefulSetStrategy {
         true
     }
 
+    /// StatefulSet names become pod hostnames: DNS labels.
+    fn validate_name(&self, name: &str) -> Vec<String> {
+        dns1123_label(name)
+    }
+
     fn default(&self, obj: &mut Value) {
         let Some(spec) = spec_map(obj) else { return };
         default_field(spec, "podManagementPolicy", json!("OrderedReady"));
@@ -442,7 +450,6 @@ impl Strategy for StatefulSetStrategy {
             "updateStrategy",
             "minReadySeconds",
             "ordinals",
-            "revisionHistoryLimit",
             "persistentVolumeClaimRetentionPolicy",
         ] {
             if let Some(m) = n.as_object_mut() {
@@ -455,7 +462,7 @@ impl Strategy for StatefulSetStrategy {
         if n != o {
             errs.push(FieldError::forbidden(
                 Path::new("spec"),
-                "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
             ));
         }
         errs
@@ -556,7 +563,7 @@ fn validate_stateful_set(obj: &Value) -> Vec<FieldError> {
                         errs.push(go_repr::invalid_repr(
                             rp.child("maxUnavailable"),
                             &go_repr::int_or_string(mu),
-                            "must be greater than 0",
+                            "cannot be 0",
                         ));
                     }
                     errs.extend(not_more_than_100_percent(mu, &rp.child("maxUnavailable")));
@@ -616,10 +623,20 @@ fn validate_stateful_set(obj: &Value) -> Vec<FieldError> {
                 &spec.template,
                 &tp.child("metadata").child("labels"),
             ));
-            errs.extend(validate_pod_template_spec(
-                &spec.template,
-                &tp,
-                PodSpecOptions::default(),
+            // Upstream checks only the template's metadata here, not its pod spec.
+            let meta = spec.template.metadata.clone().unwrap_or_default();
+            if let Some(labels) = &meta.labels {
+                errs.extend(validate_labels(labels, &tp.child("labels")));
+            }
+            let annotations = meta.annotations.as_ref().map(|a| json!(a));
+            errs.extend(validate_annotations(
+                annotations.as_ref(),
+                &tp.child("annotations"),
+            ));
+            errs.extend(validate_pod_specific_annotations(
+                &meta,
+                &spec.template.spec.clone().unwrap_or_default(),
+                &tp.child("annotations"),
             ));
         }
     }
@@ -682,9 +699,44 @@ fn rolling_update_sts_repr(
 
 pub struct DaemonSetStrategy;
 
+/// The annotation apps/v1 DaemonSets carry their internal template generation in.
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn template_generation(obj: &Value) -> i64 {
+    obj["metadata"]["annotations"]
+        .get(TEMPLATE_GENERATION)
+        .and_then(Value::as_str)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    if let Some(annotations) = obj
+        .as_object_mut()
+        .and_then(|o| child_obj(o, "metadata"))
+        .and_then(|m| child_obj(m, "annotations"))
+    {
+        annotations.insert(TEMPLATE_GENERATION.into(), json!(generation.to_string()));
+    }
+}
+
 impl Strategy for DaemonSetStrategy {
     fn tracks_generation(&self) -> bool {
         true
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let generation = template_generation(obj).max(1);
+        set_template_generation(obj, generation);
+    }
+
+    /// The template generation is the server's: carried over, and bumped with the template.
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        let mut generation = template_generation(old);
+        if new["spec"].get("template") != old["spec"].get("template") {
+            generation += 1;
+        }
+        set_template_generation(new, generation);
     }
 
     fn default(&self, obj: &mut Value) {
@@ -787,10 +839,9 @@ fn validate_daemon_set(obj: &Value) -> Vec<FieldError> {
             &["Always"],
         ));
     }
-    if let Some(ads) = tspec.active_deadline_seconds {
-        errs.push(FieldError::invalid(
+    if tspec.active_deadline_seconds.is_some() {
+        errs.push(FieldError::forbidden(
             tp.child("spec").child("activeDeadlineSeconds"),
-            ads.into(),
             "activeDeadlineSeconds in DaemonSet is not Supported",
         ));
     }
@@ -1038,5 +1089,17 @@ mod tests {
         );
         assert_eq!(d["spec"]["revisionHistoryLimit"], json!(10));
         assert!(DaemonSetStrategy.validate(&d).is_empty());
+        DaemonSetStrategy.prepare_for_create(&mut d);
+        assert_eq!(
+            d["metadata"]["annotations"],
+            json!({"deprecated.daemonset.template.generation": "1"})
+        );
+        let mut new = d.clone();
+        new["spec"]["template"]["spec"]["containers"][0]["image"] = json!("agent:2");
+        DaemonSetStrategy.prepare_for_update(&mut new, &d);
+        assert_eq!(
+            new["metadata"]["annotations"],
+            json!({"deprecated.daemonset.template.generation": "2"})
+        );
     }
 }

@@ -89,17 +89,24 @@ pub fn each_obj<'a>(
         .filter_map(Value::as_object_mut)
 }
 
+/// A quantity written as a string or, as upstream also accepts, a JSON number.
+fn parse_quantity(v: &Value) -> Option<Quantity> {
+    match v {
+        Value::String(s) => Quantity::parse(s).ok(),
+        Value::Number(n) => Quantity::parse(&n.to_string()).ok(),
+        _ => None,
+    }
+}
+
 /// Writes every quantity of a resource list in canonical form, rounded up to milli-units
 /// (upstream's `SetDefaults_ResourceList` plus its serialization). Unparseable values are
 /// left for validation to report.
 pub fn canonicalize_resource_list(map: &mut Map<String, Value>, key: &str) {
     if let Some(list) = existing_obj(map, key) {
         for v in list.values_mut() {
-            if let Some(mut q) = v.as_str().and_then(|s| Quantity::parse(s).ok()) {
+            if let Some(mut q) = parse_quantity(v) {
                 q.round_up_to_milli();
                 *v = Value::String(q.to_string());
-            } else if let Some(n) = v.as_i64() {
-                *v = Value::String(Quantity::from_units(n).to_string());
             }
         }
     }
@@ -108,10 +115,8 @@ pub fn canonicalize_resource_list(map: &mut Map<String, Value>, key: &str) {
 /// Writes one quantity field in canonical form (no rounding).
 pub fn canonicalize_quantity(map: &mut Map<String, Value>, key: &str) {
     if let Some(v) = map.get_mut(key) {
-        if let Some(q) = v.as_str().and_then(|s| Quantity::parse(s).ok()) {
+        if let Some(q) = parse_quantity(v) {
             *v = Value::String(q.to_string());
-        } else if let Some(n) = v.as_i64() {
-            *v = Value::String(Quantity::from_units(n).to_string());
         }
     }
 }
@@ -149,14 +154,14 @@ mod tests {
 
     #[test]
     fn resource_lists_are_canonical() {
-        let mut m = json!({"limits": {"cpu": "0.5", "memory": "1024Mi", "x": 2}})
+        let mut m = json!({"limits": {"cpu": "0.5", "memory": "1024Mi", "x": 2, "y": 0.25}})
             .as_object()
             .cloned()
             .unwrap_or_default();
         canonicalize_resource_list(&mut m, "limits");
         assert_eq!(
             m["limits"],
-            json!({"cpu": "500m", "memory": "1Gi", "x": "2"})
+            json!({"cpu": "500m", "memory": "1Gi", "x": "2", "y": "250m"})
         );
     }
 }
