@@ -964,6 +964,49 @@ mod tests {
         );
     }
 
+    /// What `kubectl create deployment web --image=nginx` sends, and the spec upstream stores.
+    #[test]
+    fn deployment_golden_defaults() {
+        let mut d = deployment(json!({
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {}}]}
+            },
+            "strategy": {}
+        }));
+        DeploymentStrategy.default(&mut d);
+        assert_eq!(
+            d["spec"],
+            json!({
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [{
+                            "name": "nginx",
+                            "image": "nginx",
+                            "resources": {},
+                            "terminationMessagePath": "/dev/termination-log",
+                            "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "Always"
+                        }],
+                        "restartPolicy": "Always",
+                        "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst",
+                        "securityContext": {},
+                        "schedulerName": "default-scheduler"
+                    }
+                },
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                "revisionHistoryLimit": 10,
+                "progressDeadlineSeconds": 600
+            })
+        );
+    }
+
     #[test]
     fn deployment_errors() {
         let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}});

@@ -83,7 +83,9 @@ impl Strategy for JobStrategy {
                 .and_then(Value::as_object)
                 .is_none_or(Map::is_empty)
         {
-            obj["metadata"]["labels"] = labels;
+            if let Some(meta) = obj.get_mut("metadata") {
+                super::object::set(meta, "labels", labels);
+            }
         }
         let Some(spec) = obj.as_object_mut().and_then(|o| child_obj(o, "spec")) else {
             return;

@@ -6,6 +6,7 @@
 
 mod apps;
 mod batch;
+mod certificates;
 mod configmap;
 mod event;
 mod lease;
@@ -187,6 +188,9 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
             Box::new(rbac::RbacStrategy(RbacKind::ClusterRoleBinding))
         }
         ("scheduling.k8s.io", "priorityclasses") => Box::new(scheduling::PriorityClassStrategy),
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            Box::new(certificates::CertificateSigningRequestStrategy)
+        }
         ("policy", "poddisruptionbudgets")
         | ("networking.k8s.io", "ingresses" | "networkpolicies")
         | ("apiextensions.k8s.io", "customresourcedefinitions") => {
@@ -213,5 +217,39 @@ mod tests {
         assert!(svc.is_some_and(|s| s.return_deleted_object() && !s.tracks_generation()));
         let deploy = resources::lookup("apps", "v1", "deployments").map(for_resource);
         assert!(deploy.is_some_and(|s| s.tracks_generation()));
+    }
+
+    /// Malformed objects get errors, never panics.
+    #[test]
+    fn malformed_input_does_not_panic() {
+        use serde_json::json;
+        let inputs = [
+            json!({}),
+            json!({"metadata": 5, "spec": "x", "status": []}),
+            json!({"metadata": {"name": "a"}, "spec": {"containers": ["x", 1], "template": 3, "ports": [1, "a"], "selector": "s"}}),
+            json!({"metadata": {"labels": []}, "spec": {"template": {"metadata": 1, "spec": {"containers": [{"name": 5}]}}}}),
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{}]}}}}, "updateStrategy": "x", "strategy": []}}),
+            json!({"spec": {"type": "LoadBalancer", "ports": [{"port": "x"}], "clusterIPs": "a"}, "data": [], "stringData": {"a": 1}}),
+            json!({"roleRef": 1, "subjects": {}, "rules": [{"verbs": "x"}], "involvedObject": []}),
+        ];
+        for info in resources::all() {
+            let s = for_resource(info);
+            for input in &inputs {
+                let mut obj = input.clone();
+                s.default(&mut obj);
+                s.prepare_for_create(&mut obj);
+                let _ = s.validate(&obj);
+                let mut new = input.clone();
+                s.default(&mut new);
+                s.prepare_for_update(&mut new, &obj);
+                let _ = s.validate_update(&new, &obj);
+                let _ = s.validate_status_update(&new, &obj);
+                let _ = s.warnings(&new, Some(&obj));
+                let _ = s.field_labels(&obj);
+                let _ = s.default_grace_period(&obj);
+                let _ = s.holds_deletion(&obj);
+                s.prepare_for_delete(&mut new);
+            }
+        }
     }
 }

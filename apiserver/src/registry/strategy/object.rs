@@ -33,6 +33,17 @@ pub fn meta(obj: &Value) -> &Value {
     obj.get("metadata").unwrap_or(&Value::Null)
 }
 
+/// Sets `key` on `v` when `v` is an object (or `null`, which becomes one); leaves values of
+/// any other type alone rather than panicking on malformed input.
+pub fn set(v: &mut Value, key: &str, value: Value) {
+    if v.is_null() {
+        *v = Value::Object(Map::new());
+    }
+    if let Some(m) = v.as_object_mut() {
+        m.insert(key.to_string(), value);
+    }
+}
+
 /// Whether a JSON value counts as unset for defaulting.
 pub fn is_unset(v: Option<&Value>) -> bool {
     match v {

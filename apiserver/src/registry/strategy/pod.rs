@@ -608,7 +608,7 @@ fn validate_spec_update(
         if let Some(list) = munged.get_mut(field).and_then(Value::as_array_mut) {
             for (c, oc) in list.iter_mut().zip(old_list.iter()) {
                 match oc.get("image") {
-                    Some(img) => c["image"] = img.clone(),
+                    Some(img) => super::object::set(c, "image", img.clone()),
                     None => {
                         if let Some(m) = c.as_object_mut() {
                             m.remove("image");

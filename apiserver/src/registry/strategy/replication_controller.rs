@@ -33,10 +33,14 @@ impl Strategy for ReplicationControllerStrategy {
                     .is_none_or(serde_json::Map::is_empty)
             };
             if empty(obj["spec"].get("selector")) {
-                obj["spec"]["selector"] = labels.clone();
+                if let Some(spec) = obj.get_mut("spec") {
+                    super::object::set(spec, "selector", labels.clone());
+                }
             }
             if empty(obj["metadata"].get("labels")) {
-                obj["metadata"]["labels"] = labels;
+                if let Some(meta) = obj.get_mut("metadata") {
+                    super::object::set(meta, "labels", labels);
+                }
             }
         }
         let Some(spec) = obj.as_object_mut().and_then(|o| child_obj(o, "spec")) else {

@@ -297,10 +297,10 @@ fn patch_allocated_values(new: &mut Value, old: &Value) {
     let needs_ip = |s: &Value| service_type(s) != "ExternalName";
     if needs_ip(&old_spec) && needs_ip(spec) {
         if str_at(spec, "clusterIP").is_empty() && !str_at(&old_spec, "clusterIP").is_empty() {
-            spec["clusterIP"] = old_spec["clusterIP"].clone();
+            super::object::set(spec, "clusterIP", old_spec["clusterIP"].clone());
         }
         if ips(spec).is_empty() && !ips(&old_spec).is_empty() {
-            spec["clusterIPs"] = old_spec["clusterIPs"].clone();
+            super::object::set(spec, "clusterIPs", old_spec["clusterIPs"].clone());
         }
     }
     if needs_node_port_json(&old_spec) && needs_node_port_json(spec) {
@@ -334,7 +334,7 @@ fn patch_allocated_values(new: &mut Value, old: &Value) {
                 if p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) == 0 {
                     let old_val = by_name.get(str_at(p, "name")).copied().unwrap_or(0);
                     if old_val != 0 && !used.contains(&old_val) {
-                        p["nodePort"] = json!(old_val);
+                        super::object::set(p, "nodePort", json!(old_val));
                     }
                 }
             }
@@ -349,7 +349,7 @@ fn patch_allocated_values(new: &mut Value, old: &Value) {
             == 0
         && let Some(hc) = old_spec.get("healthCheckNodePort")
     {
-        spec["healthCheckNodePort"] = hc.clone();
+        super::object::set(spec, "healthCheckNodePort", hc.clone());
     }
 }
 

@@ -47,7 +47,11 @@ impl Strategy for PersistentVolumeClaimStrategy {
         if o.get("volumeName")
             .is_none_or(|v| v.as_str().unwrap_or("").is_empty())
         {
-            o["volumeName"] = n.get("volumeName").cloned().unwrap_or(Value::Null);
+            super::object::set(
+                &mut o,
+                "volumeName",
+                n.get("volumeName").cloned().unwrap_or(Value::Null),
+            );
         }
         let bound = old["status"].get("phase").and_then(Value::as_str) == Some("Bound");
         if bound {
