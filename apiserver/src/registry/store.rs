@@ -740,7 +740,9 @@ impl Store {
     async fn finish_if_finalized(&self, key: &str, obj: Value) -> Result<Value, ApiError> {
         let meta = &obj["metadata"];
         let deleting = meta.get("deletionTimestamp").is_some_and(|v| !v.is_null());
-        let no_finalizers = meta["finalizers"].as_array().is_none_or(Vec::is_empty);
+        // Namespaces also wait for their spec finalizers (the namespace controller's).
+        let no_finalizers = meta["finalizers"].as_array().is_none_or(Vec::is_empty)
+            && obj["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
         let grace_done = meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0;
         if deleting && no_finalizers && grace_done
             && let Some(rev) = resource_version_of(&obj)

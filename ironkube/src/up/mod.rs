@@ -14,6 +14,7 @@
 
 mod apiserver;
 mod component;
+mod controller_manager;
 mod etcd;
 mod pki;
 
@@ -176,8 +177,8 @@ async fn bring_up(
     let bound = stack.start(apiserver::start(&apiserver)?, shutdown).await?;
     let kubeconfig = pki::write_admin_kubeconfig(&layout.admin_kubeconfig(), bound, &certs)?;
 
-    // Components that are clients of the API server start here, one line each, e.g.
-    // stack.start(scheduler::start(&kubeconfig)?, shutdown).await?;
+    // Components that are clients of the API server start here, one line each.
+    stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path), shutdown).await?;
 
     Ok(kubeconfig)
 }

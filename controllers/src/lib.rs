@@ -1,0 +1,168 @@
+//! ironkube's controller manager: each controller is one module on one reconcile shape
+//! (watch -> cache -> queue -> reconcile, from kube-runtime), all of them run by the
+//! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
+
+pub mod leader;
+pub mod namespace;
+pub mod root_ca;
+pub mod runtime;
+pub mod service_account;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Flags, with upstream kube-controller-manager's names.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Path to kubeconfig file with authorization and master location information.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Start a leader election client and gain leadership before executing the main loop.
+    #[arg(long = "leader-elect", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+    /// The duration that non-leader candidates will wait after observing a leadership renewal
+    /// until attempting to acquire leadership.
+    #[arg(long = "leader-elect-lease-duration", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// The interval between attempts by the acting master to renew a leadership slot.
+    #[arg(long = "leader-elect-renew-deadline", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+    /// The duration the clients should wait between attempting acquisition and renewal.
+    #[arg(long = "leader-elect-retry-period", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+    /// The namespace of the leader election Lease.
+    #[arg(long = "leader-elect-resource-namespace", default_value = "kube-system")]
+    pub lease_namespace: String,
+    /// The name of the leader election Lease.
+    #[arg(long = "leader-elect-resource-name", default_value = "kube-controller-manager")]
+    pub lease_name: String,
+    /// If set, this root certificate authority will be included in service account's token
+    /// secret and the kube-root-ca.crt ConfigMap.
+    #[arg(long = "root-ca-file")]
+    pub root_ca_file: Option<PathBuf>,
+    /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
+    /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+}
+
+/// Parses Go-style durations (`15s`, `2m`, `1h30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let span: jiff::Span = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    let signed = jiff::SignedDuration::try_from(span).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    Duration::try_from(signed).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Why the controller manager stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the API client: {0}")]
+    Client(String),
+    #[error("reading --root-ca-file {path}: {source}")]
+    RootCa { path: PathBuf, #[source] source: std::io::Error },
+    #[error("leaderelection lost")]
+    LeadershipLost,
+    #[error("leader election: {0}")]
+    Election(#[from] kube::Error),
+}
+
+/// The controllers that exist, each with whether it runs by default.
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher"];
+
+fn enabled(list: &[String], name: &str) -> bool {
+    let mut on = false;
+    for item in list {
+        match item.as_str() {
+            "*" => on = true,
+            n if n == name => on = true,
+            n if n.strip_prefix('-') == Some(name) => return false,
+            _ => {}
+        }
+    }
+    on
+}
+
+async fn client(opts: &Options) -> Result<kube::Client, Error> {
+    let config = match &opts.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Client(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| Error::Client(e.to_string()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| Error::Client(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+}
+
+/// Runs the controller manager until `shutdown` (Ok) or until leadership is lost (Err).
+pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = client(&opts).await?;
+    let root_ca = match &opts.root_ca_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|source| Error::RootCa { path: path.clone(), source })?),
+        None => None,
+    };
+    let leadership = if opts.leader_elect {
+        let elector = leader::Elector::new(client.clone(), leader::Config {
+            namespace: opts.lease_namespace.clone(),
+            name: opts.lease_name.clone(),
+            lease_duration: opts.lease_duration,
+            renew_deadline: opts.renew_deadline,
+            retry_period: opts.retry_period,
+        });
+        match elector.acquire(&shutdown).await? {
+            Some(lost) => Some(lost),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
+    info!(controllers = ?opts.controllers, "starting controllers");
+    let mut tasks = tokio::task::JoinSet::new();
+    let stop = shutdown.child_token();
+    if enabled(&opts.controllers, "namespace") {
+        tasks.spawn(namespace::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "serviceaccount") {
+        tasks.spawn(service_account::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "root-ca-certificate-publisher") {
+        match root_ca {
+            Some(ca) => {
+                tasks.spawn(root_ca::run(client.clone(), ca, stop.clone()));
+            }
+            None => tracing::warn!("no --root-ca-file: not publishing kube-root-ca.crt"),
+        }
+    }
+    let lost = async {
+        match leadership {
+            Some(lost) => lost.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        _ = shutdown.cancelled() => Ok(()),
+        _ = lost => Err(Error::LeadershipLost),
+    };
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_lists_like_upstream() {
+        let all = vec!["*".to_string()];
+        assert!(enabled(&all, "namespace"));
+        let some = vec!["*".to_string(), "-namespace".to_string()];
+        assert!(!enabled(&some, "namespace"));
+        assert!(enabled(&some, "serviceaccount"));
+        assert!(!enabled(&["serviceaccount".to_string()], "namespace"));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+    }
+}

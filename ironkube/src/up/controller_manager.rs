@@ -1,0 +1,31 @@
+//! The controller manager, in process, with leader election like a standalone one.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser as _;
+
+use super::component::{Running, Started};
+
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    options: ironkube_controllers::Options,
+}
+
+/// Starts the controller manager against the API server of `kubeconfig`.
+pub fn start(kubeconfig: &Path, root_ca: &Path) -> Started<()> {
+    let args = Args::parse_from([
+        "ironkube-controller-manager".to_string(),
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--root-ca-file={}", root_ca.display()),
+    ]);
+    tracing::info!("starting the controller manager");
+    let running = Running::spawn("controller-manager", STOP_GRACE, move |stop| async move {
+        ironkube_controllers::run(args.options, stop).await?;
+        Ok(())
+    });
+    Started { running, ready: Box::pin(async { Ok(()) }) }
+}
