@@ -366,17 +366,25 @@ mod tests {
 
     #[test]
     fn arithmetic() {
-        let mut q = Quantity::parse("1.0001").unwrap();
+        let mut q = Quantity::parse("1.0001").expect("valid in test");
         q.round_up_to_milli();
         assert_eq!(q.to_string(), "1001m");
-        assert!(Quantity::parse("1Gi").unwrap() > Quantity::parse("1G").unwrap());
-        assert_eq!(Quantity::parse("2.5").unwrap().value(), 3);
-        assert_eq!(Quantity::parse("100m").unwrap().milli_value(), 100);
+        assert!(
+            Quantity::parse("1Gi").expect("valid in test")
+                > Quantity::parse("1G").expect("valid in test")
+        );
+        assert_eq!(Quantity::parse("2.5").expect("valid in test").value(), 3);
+        assert_eq!(
+            Quantity::parse("100m")
+                .expect("valid in test")
+                .milli_value(),
+            100
+        );
         assert!(
             Quantity::parse("500m")
-                .unwrap()
-                .add(&Quantity::parse("0.5").unwrap())
-                == Quantity::parse("1").unwrap()
+                .expect("valid in test")
+                .add(&Quantity::parse("0.5").expect("valid in test"))
+                == Quantity::parse("1").expect("valid in test")
         );
     }
 }

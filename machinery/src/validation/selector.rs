@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(as_selector(None), Ok(Selector::Nothing));
         assert!(!Selector::Nothing.matches(&labels(&[])));
         let empty = LabelSelector::default();
-        assert!(as_selector(Some(&empty)).unwrap().is_empty());
+        assert!(as_selector(Some(&empty)).expect("valid in test").is_empty());
         let sel = LabelSelector {
             match_labels: Some(labels(&[("app", "web")])),
             match_expressions: Some(vec![LabelSelectorRequirement {
@@ -191,7 +191,7 @@ mod tests {
                 values: Some(vec!["db".into()]),
             }]),
         };
-        let s = as_selector(Some(&sel)).unwrap();
+        let s = as_selector(Some(&sel)).expect("valid in test");
         assert!(s.matches(&labels(&[("app", "web")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("tier", "db")])));
         assert!(!s.matches(&labels(&[("app", "api")])));
