@@ -317,7 +317,7 @@ impl Store {
         if self.strategy.tracks_generation() {
             let old_gen = old_meta["generation"].as_i64().unwrap_or(1);
             meta.insert("generation".into(), json!(old_gen));
-            if spec_changed(new, old) {
+            if self.strategy.generation_changed(new, old) {
                 meta_mut(new).insert("generation".into(), json!(old_gen + 1));
             }
         } else {
@@ -684,6 +684,8 @@ impl Store {
             };
             match meta_str(&candidate, "resourceVersion") {
                 None => {
+                    // An unconditional update writes over whatever is stored.
+                    meta_mut(&mut candidate).insert("resourceVersion".into(), old["metadata"]["resourceVersion"].clone());
                     if !self.strategy.allow_unconditional_update() {
                         return Err(StorageError::Rejected(ApiError::invalid(
                             self.info.group,
@@ -838,12 +840,14 @@ impl Store {
             Some(Propagation::Background) => finalizers.retain(|f| f != "orphan" && f != "foregroundDeletion"),
             None => {}
         }
-        let grace = match opts.grace_period_seconds {
-            Some(g) => Some(g.max(0)),
-            None => self.strategy.default_grace_period(&current),
-        }
-        .filter(|g| *g > 0);
+        let grace = self.strategy.grace_period(&current, opts.grace_period_seconds).filter(|g| *g > 0);
         let already_deleting = current["metadata"].get("deletionTimestamp").is_some_and(|v| !v.is_null());
+        if already_deleting
+            && self.strategy.holds_deletion(&current)
+            && let Some(why) = self.strategy.deletion_in_progress()
+        {
+            return Err(ApiError::conflict(&gr, name, why));
+        }
         let lifecycle_hold = self.strategy.holds_deletion(&current);
         if !finalizers.is_empty() || grace.is_some() || lifecycle_hold {
             if opts.dry_run {
@@ -964,19 +968,6 @@ impl FieldLabels {
         v.extend((self.store)(obj));
         v
     }
-}
-
-/// Whether anything outside metadata and status changed (generation bumps on that).
-fn spec_changed(new: &Value, old: &Value) -> bool {
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.remove("metadata");
-            m.remove("status");
-        }
-        v
-    };
-    strip(new) != strip(old)
 }
 
 /// The object without fields that change on every write (for "did anything change").

@@ -64,6 +64,11 @@ fn status_of(obj: &Value) -> &Value {
 pub struct DeploymentStrategy;
 
 impl Strategy for DeploymentStrategy {
+    fn generation_changed(&self, new: &Value, old: &Value) -> bool {
+        // Rollbacks travel in annotations, so they count as a new generation.
+        new.get("spec") != old.get("spec") || new["metadata"].get("annotations") != old["metadata"].get("annotations")
+    }
+
     fn tracks_generation(&self) -> bool {
         true
     }

@@ -93,8 +93,29 @@ pub trait Strategy: Send + Sync {
         Vec::new()
     }
 
-    /// Grace period for a DELETE without one (`None`: deleted immediately unless finalizers).
-    fn default_grace_period(&self, _obj: &Value) -> Option<i64> {
+    /// The grace period of a DELETE given the requested one (`None`: this resource is
+    /// deleted immediately unless finalizers hold it; only pods delete gracefully).
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+
+    /// Whether an update changed what `metadata.generation` counts (default: anything
+    /// outside metadata and status; deployments also count annotations).
+    fn generation_changed(&self, new: &Value, old: &Value) -> bool {
+        let strip = |v: &Value| -> Value {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("metadata");
+                m.remove("status");
+            }
+            v
+        };
+        strip(new) != strip(old)
+    }
+
+    /// The conflict message for a DELETE of an object already being deleted that this
+    /// resource keeps waiting (namespaces).
+    fn deletion_in_progress(&self) -> Option<&'static str> {
         None
     }
 
@@ -246,7 +267,7 @@ mod tests {
                 let _ = s.validate_status_update(&new, &obj);
                 let _ = s.warnings(&new, Some(&obj));
                 let _ = s.field_labels(&obj);
-                let _ = s.default_grace_period(&obj);
+                let _ = s.grace_period(&obj, None);
                 let _ = s.holds_deletion(&obj);
                 s.prepare_for_delete(&mut new);
             }

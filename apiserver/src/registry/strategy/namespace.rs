@@ -130,6 +130,10 @@ impl Strategy for NamespaceStrategy {
         )]
     }
 
+    fn deletion_in_progress(&self) -> Option<&'static str> {
+        Some("The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.")
+    }
+
     fn holds_deletion(&self, obj: &Value) -> bool {
         !spec_finalizers(obj).is_empty()
     }

@@ -164,8 +164,8 @@ impl Strategy for PodStrategy {
         ]
     }
 
-    fn default_grace_period(&self, obj: &Value) -> Option<i64> {
-        Some(grace_period(obj, None))
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        Some(grace_period(obj, requested))
     }
 
     fn return_deleted_object(&self) -> bool {
