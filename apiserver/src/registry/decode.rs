@@ -252,7 +252,45 @@ pub fn decode_object(
     for path in &unknown {
         remove_path(&mut cleaned, path);
     }
+    drop_omitted_empties(&mut cleaned);
     Ok((cleaned, warnings))
+}
+
+/// Drops empty maps and lists that Go's encoding would omit (`omitempty` fields, e.g.
+/// `metadata.labels: {}` after the last label is removed). The protobuf round trip follows
+/// Go's field rules exactly, so an empty value it does not keep is one Go omits.
+fn drop_omitted_empties(obj: &mut Value) {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    let kind = obj["kind"].as_str().unwrap_or("").to_string();
+    if !ironkube_machinery::proto::supports(&api_version, &kind) {
+        return;
+    }
+    let Ok(bytes) = ironkube_machinery::proto::encode(obj) else { return };
+    let Ok(go_form) = ironkube_machinery::proto::decode(&bytes) else { return };
+    prune_empties(obj, &go_form);
+}
+
+fn is_empty_container(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(Vec::is_empty)
+}
+
+fn prune_empties(v: &mut Value, go_form: &Value) {
+    match (v, go_form) {
+        (Value::Object(map), Value::Object(go)) => {
+            map.retain(|k, val| !(is_empty_container(val) && !go.contains_key(k)));
+            for (k, val) in map.iter_mut() {
+                if let Some(g) = go.get(k) {
+                    prune_empties(val, g);
+                }
+            }
+        }
+        (Value::Array(items), Value::Array(go)) if items.len() == go.len() => {
+            for (val, g) in items.iter_mut().zip(go) {
+                prune_empties(val, g);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn go_style(serde_msg: &str) -> String {
@@ -356,6 +394,16 @@ mod tests {
         let err = decode_object(pods(), json!({"apiVersion": "apps/v1", "kind": "Pod"}), vec![], FieldValidation::Strict)
             .expect_err("wrong version");
         assert_eq!(err.code, 400);
+    }
+
+    #[test]
+    fn empty_omitempty_maps_are_dropped_but_empty_structs_stay() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": {}},
+            "spec": {"containers": [{"name": "c", "image": "i", "env": []}], "volumes": [{"name": "v", "emptyDir": {}}]}});
+        let (obj, _) = decode_object(pods(), pod, vec![], FieldValidation::Strict).expect("decodes");
+        assert!(obj["metadata"].get("labels").is_none(), "{obj}");
+        assert!(obj["spec"]["containers"][0].get("env").is_none(), "{obj}");
+        assert_eq!(obj["spec"]["volumes"][0]["emptyDir"], json!({}));
     }
 
     #[test]
