@@ -25,14 +25,19 @@ async fn ensure(state: &AppState, group: &str, plural: &str, ns: Option<&str>, o
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     match store.get(ns, &name, None).await {
         Ok(existing) => {
-            let differs = reconcile.iter().any(|f| existing.get(*f) != obj.get(*f));
+            let at = |v: &Value, path: &str| path.split('.').try_fold(v, |cur, k| cur.get(k)).cloned();
+            let differs = reconcile.iter().any(|f| at(&existing, f) != at(&obj, f));
             if differs {
                 let wanted = obj.clone();
                 let fields: Vec<String> = reconcile.iter().map(|s| s.to_string()).collect();
                 let apply = move |old: &Value| -> Result<Value, ApiError> {
                     let mut new = old.clone();
                     for f in &fields {
-                        new[f.as_str()] = wanted[f.as_str()].clone();
+                        let mut cur = &mut new;
+                        for k in f.split('.') {
+                            cur = &mut cur[k];
+                        }
+                        *cur = at(&wanted, f).unwrap_or(Value::Null);
                     }
                     Ok(new)
                 };
@@ -69,7 +74,8 @@ pub async fn run(state: &AppState, service_ip: IpAddr, endpoint_ip: IpAddr, port
             "type": "ClusterIP",
         },
     });
-    ensure(state, "", "services", Some("default"), service, &[]).await?;
+    // Like upstream's reconciler: the Service follows this server's port.
+    ensure(state, "", "services", Some("default"), service, &["spec.ports"]).await?;
     let endpoints = json!({
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
