@@ -54,6 +54,11 @@ deps::build_and_run() {
     || die "cargo not found: install Rust (rustup) first; ironkube builds with stable Rust"
   # etcd-client's build runs protoc; `ironkube up` runs etcd; etcdctl is for looking inside.
   deps::ensure cc:gcc protoc:protobuf-compiler etcd:etcd-server etcdctl:etcd-client
+  # protoc's well-known types (google/protobuf/*.proto) are only a Recommends of
+  # protobuf-compiler, which --no-install-recommends skips.
+  if [ ! -f /usr/include/google/protobuf/descriptor.proto ]; then
+    deps::apt_install libprotobuf-dev
+  fi
 }
 
 # deps::kubectl VERSION...: the stock kubectl binaries the integration tests drive. They are
