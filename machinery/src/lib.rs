@@ -10,6 +10,7 @@ pub mod net;
 pub mod patch;
 pub mod proto;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
 pub mod validation;
 
