@@ -167,6 +167,8 @@ pub async fn run(
                     }
                 }
             }
+            state.registry.start_caches().await;
+            info!(caches = state.registry.started_caches(), "watch caches started");
             state.ready.store(true, Ordering::Release);
             info!("bootstrap done; ready");
             if let Some(tx) = ready {

@@ -59,6 +59,16 @@ impl Registry {
         self.stores.get(&(info.group, info.version, info.plural))
     }
 
+    /// Starts every watch cache, like upstream's cacher at start-up, so that a client's
+    /// watch from any later resourceVersion is served from memory.
+    pub async fn start_caches(&self) {
+        for cache in self.caches.values() {
+            if let Err(e) = cache.ensure_started().await {
+                tracing::warn!(prefix = cache.prefix(), error = %e, "starting a watch cache");
+            }
+        }
+    }
+
     /// Watch caches that have started (each holds exactly one etcd watch).
     pub fn started_caches(&self) -> usize {
         self.caches.values().filter(|c| c.is_started()).count()

@@ -94,7 +94,8 @@ impl Cacher {
         self.started.initialized()
     }
 
-    async fn ensure_started(self: &Arc<Self>) -> Result<(), StorageError> {
+    /// Loads the cache and starts following etcd, once; later calls return at once.
+    pub async fn ensure_started(self: &Arc<Self>) -> Result<(), StorageError> {
         self.started
             .get_or_try_init(|| async {
                 let revision = self.load().await?;
