@@ -2,11 +2,18 @@
 //! (watch -> cache -> queue -> reconcile, from kube-runtime), all of them run by the
 //! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
 
+pub mod controller_ref;
+pub mod deployment;
+pub mod expectations;
+pub mod informer;
 pub mod leader;
 pub mod namespace;
+pub mod recorder;
+pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
+pub mod simnode;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,7 +77,7 @@ pub enum Error {
 }
 
 /// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset"];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -127,6 +134,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, "serviceaccount") {
         tasks.spawn(service_account::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "replicaset") {
+        tasks.spawn(replicaset::run(client.clone(), stop.clone()));
     }
     if enabled(&opts.controllers, "root-ca-certificate-publisher") {
         match root_ca {

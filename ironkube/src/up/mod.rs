@@ -17,6 +17,7 @@ mod component;
 mod controller_manager;
 mod etcd;
 mod pki;
+mod simnodes;
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -60,6 +61,10 @@ pub struct UpArgs {
     /// The etcd binary to run (default: `etcd` on PATH, then /usr/bin/etcd).
     #[arg(long)]
     pub etcd_binary: Option<PathBuf>,
+    /// Simulate this many nodes (`sim-node-0`, ...): registered, heartbeating, and
+    /// reporting the pods bound to them as Running without containers.
+    #[arg(long, default_value_t = 0)]
+    pub simulated_nodes: usize,
     /// More kube-apiserver flags, after `--`.
     #[arg(last = true)]
     pub apiserver_args: Vec<String>,
@@ -179,6 +184,9 @@ async fn bring_up(
 
     // Components that are clients of the API server start here, one line each.
     stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path), shutdown).await?;
+    if args.simulated_nodes > 0 {
+        stack.start(simnodes::start(&kubeconfig, args.simulated_nodes), shutdown).await?;
+    }
 
     Ok(kubeconfig)
 }

@@ -1,0 +1,647 @@
+//! The ReplicaSet controller: keeps `spec.replicas` pods matching each ReplicaSet's
+//! selector, adopting matching orphans and releasing owned pods that stopped matching
+//! (controllerRefs with `controller` and `blockOwnerDeletion`), creating in slow-start
+//! batches and deleting the pods [`ranking`] picks, with expectations guarding against a
+//! lagging cache; and reports replicas, fullyLabeledReplicas, readyReplicas,
+//! availableReplicas (after `minReadySeconds`) and observedGeneration.
+
+pub mod ranking;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use ironkube_machinery::selectors::label::Selector;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+
+use crate::controller_ref::{self, Claim};
+use crate::expectations::Expectations;
+use crate::informer::{self, Change};
+use crate::recorder::Recorder;
+
+/// The controller's name in `--controllers` and in Events.
+pub const NAME: &str = "replicaset";
+const EVENT_SOURCE: &str = "replicaset-controller";
+/// The most pods one sync creates or deletes (upstream's `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+/// The first slow-start batch (upstream's `SlowStartInitialBatchSize`).
+pub const SLOW_START_INITIAL_BATCH: usize = 1;
+
+/// What went wrong syncing one ReplicaSet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error("the pod cache stopped: {0}")]
+    Cache(String),
+    #[error("can't adopt Pod {namespace}/{name}: {why}")]
+    Adopt { namespace: String, name: String, why: String },
+    #[error("{0}")]
+    Several(String),
+}
+
+impl informer::Conflict for Error {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Error::Api(e) if informer::is_conflict(e))
+    }
+}
+
+struct Ctx {
+    client: kube::Client,
+    replica_sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    expectations: Arc<Expectations>,
+    recorder: Recorder,
+}
+
+/// `namespace/name`.
+pub fn key(meta: &ObjectMeta) -> String {
+    format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+}
+
+/// Upstream's `IsPodActive`: not finished and not being deleted.
+pub fn is_active(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    phase != Some("Succeeded") && phase != Some("Failed") && pod.metadata.deletion_timestamp.is_none()
+}
+
+fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
+    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+}
+
+/// Whether the pod's Ready condition is True.
+pub fn is_ready(pod: &Pod) -> bool {
+    ready_condition(pod).is_some_and(|c| c.status == "True")
+}
+
+/// When a ready pod counts as available (ready for `min_ready_seconds`); None if not ready.
+pub fn available_at(pod: &Pod, min_ready_seconds: i32) -> Option<Timestamp> {
+    let c = ready_condition(pod).filter(|c| c.status == "True")?;
+    if min_ready_seconds <= 0 {
+        return Some(Timestamp::MIN);
+    }
+    let since = c.last_transition_time.as_ref()?.0;
+    since.checked_add(jiff::SignedDuration::from_secs(i64::from(min_ready_seconds))).ok()
+}
+
+/// Upstream's `IsPodAvailable`.
+pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+    available_at(pod, min_ready_seconds).is_some_and(|at| min_ready_seconds <= 0 || at < now)
+}
+
+fn selector_of(rs: &ReplicaSet) -> Option<Selector> {
+    Selector::from_label_selector(Some(&rs.spec.as_ref()?.selector)).ok()
+}
+
+/// `spec.replicas` (defaulted to 1 like the API server does).
+pub fn replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+fn min_ready_seconds(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
+}
+
+fn template(rs: &ReplicaSet) -> Option<&k8s_openapi::api::core::v1::PodTemplateSpec> {
+    rs.spec.as_ref()?.template.as_ref()
+}
+
+fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
+    meta.labels.clone().unwrap_or_default()
+}
+
+/// The ReplicaSet a controllerRef names, if it is in the store with that UID.
+fn resolve(store: &Store<ReplicaSet>, namespace: &str, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
+    let r = controller_ref::controller_of(meta)?;
+    if r.kind != "ReplicaSet" {
+        return None;
+    }
+    let rs = store.get(&ObjectRef::new(&r.name).within(namespace))?;
+    (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
+}
+
+/// The ReplicaSets whose selector matches an orphan pod.
+fn matching(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+    let ns = pod.metadata.namespace.as_deref();
+    let pod_labels = labels(&pod.metadata);
+    store
+        .state()
+        .iter()
+        .filter(|rs| rs.metadata.namespace.as_deref() == ns)
+        .filter(|rs| selector_of(rs).is_some_and(|s| !s.is_empty() && s.matches(&pod_labels)))
+        .map(|rs| ObjectRef::from_obj(&**rs))
+        .collect()
+}
+
+/// Records a pod deletion against its owner's expectations; returns the owner to sync.
+fn pod_gone(store: &Store<ReplicaSet>, exp: &Expectations, pod: &Pod) -> Option<ObjectRef<ReplicaSet>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    let rs = resolve(store, ns, &pod.metadata)?;
+    exp.deletion_observed(&key(&rs.metadata), &key(&pod.metadata));
+    Some(ObjectRef::from_obj(&*rs))
+}
+
+/// Upstream's pod event handlers: which ReplicaSets a pod change concerns, lowering
+/// expectations on the way.
+fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectations) -> Vec<ObjectRef<ReplicaSet>> {
+    match change {
+        Change::Added(pod) => {
+            if pod.metadata.deletion_timestamp.is_some() {
+                return pod_gone(store, exp, &pod).into_iter().collect();
+            }
+            if controller_ref::controller_of(&pod.metadata).is_some() {
+                let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+                return match resolve(store, ns, &pod.metadata) {
+                    Some(rs) => {
+                        exp.creation_observed(&key(&rs.metadata));
+                        vec![ObjectRef::from_obj(&*rs)]
+                    }
+                    None => Vec::new(),
+                };
+            }
+            matching(store, &pod)
+        }
+        Change::Updated { old, new } => {
+            if old.metadata.resource_version == new.metadata.resource_version {
+                return Vec::new();
+            }
+            let labels_changed = old.metadata.labels != new.metadata.labels;
+            let mut out = Vec::new();
+            if new.metadata.deletion_timestamp.is_some() {
+                out.extend(pod_gone(store, exp, &new));
+                if labels_changed {
+                    out.extend(pod_gone(store, exp, &old));
+                }
+                return out;
+            }
+            let (old_ref, new_ref) = (controller_ref::controller_of(&old.metadata), controller_ref::controller_of(&new.metadata));
+            let ref_changed = old_ref != new_ref;
+            let ns = new.metadata.namespace.as_deref().unwrap_or("");
+            if ref_changed && old_ref.is_some() {
+                out.extend(resolve(store, ns, &old.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
+            }
+            if new_ref.is_some() {
+                out.extend(resolve(store, ns, &new.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
+                return out;
+            }
+            if labels_changed || ref_changed {
+                out.extend(matching(store, &new));
+            }
+            out
+        }
+        Change::Deleted(pod) => pod_gone(store, exp, &pod).into_iter().collect(),
+    }
+}
+
+/// Upstream's `GetPodFromTemplate`: the pod a ReplicaSet creates.
+fn pod_from_template(rs: &ReplicaSet) -> Pod {
+    let template = template(rs).cloned().unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    let name = rs.metadata.name.clone().unwrap_or_default();
+    // The dash makes names prettier, when the name leaves room for it.
+    let prefix = if name.len() < 253 { format!("{name}-") } else { name };
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(prefix),
+            labels: Some(meta.labels.unwrap_or_default()),
+            annotations: Some(meta.annotations.unwrap_or_default()),
+            finalizers: meta.finalizers,
+            owner_references: Some(vec![controller_ref::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata)]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}
+
+/// Calls `f` `count` times in batches of 1, 2, 4... while whole batches succeed; returns
+/// how many calls succeeded and the first error.
+pub async fn slow_start_batch<F, Fut, E>(count: usize, initial: usize, mut f: F) -> (usize, Option<E>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+{
+    let mut remaining = count;
+    let mut successes = 0;
+    let mut batch = remaining.min(initial);
+    while batch > 0 {
+        let results = join_all((0..batch).map(|_| f())).await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(()) => successes += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if first_error.is_some() {
+            return (successes, first_error);
+        }
+        remaining -= batch;
+        batch = (2 * batch).min(remaining);
+    }
+    (successes, None)
+}
+
+fn is_namespace_terminating(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(e) if e.code == 403 && e.message.contains("because it is being terminated"))
+}
+
+/// Adopts and releases; returns the active pods this ReplicaSet owns.
+async fn claim_pods(ctx: &Ctx, rs: &ReplicaSet, selector: &Selector, candidates: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
+    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let owner = controller_ref::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
+    let rs_uid = owner.uid.clone();
+    let mut can_adopt: Option<Result<(), String>> = None;
+    let mut claimed = Vec::new();
+    let mut errors = Vec::new();
+    for pod in candidates {
+        let matches = selector.matches(&labels(&pod.metadata));
+        let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        match controller_ref::claim(&rs.metadata, &pod.metadata, matches) {
+            Claim::Owned => claimed.push(pod),
+            Claim::Ignore => {}
+            Claim::Adopt => {
+                // Recheck with a live read that the ReplicaSet is not being deleted.
+                if can_adopt.is_none() {
+                    let rss: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
+                    can_adopt = Some(match rss.get_opt(rs.metadata.name.as_deref().unwrap_or("")).await? {
+                        Some(fresh) if fresh.metadata.uid.as_deref() != Some(rs_uid.as_str()) => Err(format!("original ReplicaSet {}/{} is gone", ns, rs.metadata.name.as_deref().unwrap_or(""))),
+                        Some(fresh) if fresh.metadata.deletion_timestamp.is_some() => Err(format!("{}/{} has just been deleted", ns, rs.metadata.name.as_deref().unwrap_or(""))),
+                        Some(_) => Ok(()),
+                        None => Err("the ReplicaSet is gone".into()),
+                    });
+                }
+                if let Some(Err(why)) = &can_adopt {
+                    errors.push(Error::Adopt { namespace: ns.clone(), name, why: why.clone() }.to_string());
+                    continue;
+                }
+                match pods.patch(&name, &PatchParams::default(), &Patch::Strategic(controller_ref::adopt_patch(&owner, &pod_uid))).await {
+                    Ok(_) => claimed.push(pod),
+                    Err(e) if informer::is_not_found(&e) => {}
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            Claim::Release => match pods.patch(&name, &PatchParams::default(), &Patch::Strategic(controller_ref::release_patch(&rs_uid, &pod_uid))).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 422 => {}
+                Err(e) => errors.push(e.to_string()),
+            },
+        }
+    }
+    if errors.is_empty() { Ok(claimed) } else { Err(Error::Several(errors.join("; "))) }
+}
+
+/// Pods of every ReplicaSet with the same controller (for spreading deletions).
+fn related_pods(ctx: &Ctx, rs: &ReplicaSet, all: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+    let ns = rs.metadata.namespace.as_deref();
+    let siblings: Vec<Arc<ReplicaSet>> = match controller_ref::controller_of(&rs.metadata) {
+        Some(owner) => ctx
+            .replica_sets
+            .state()
+            .into_iter()
+            .filter(|other| other.metadata.namespace.as_deref() == ns && controller_ref::is_controlled_by(&other.metadata, &owner.uid))
+            .collect(),
+        None => vec![Arc::new(rs.clone())],
+    };
+    let mut seen = HashSet::new();
+    let mut related = Vec::new();
+    for sibling in siblings {
+        let Some(selector) = selector_of(&sibling) else { continue };
+        for pod in all {
+            if selector.matches(&labels(&pod.metadata)) && seen.insert(pod.metadata.uid.clone()) {
+                related.push(pod.clone());
+            }
+        }
+    }
+    related
+}
+
+/// Creates or deletes pods so that `active` moves towards `spec.replicas`.
+async fn manage_replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>], all: &[Arc<Pod>]) -> Result<(), Error> {
+    let rs_key = key(&rs.metadata);
+    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+    let want = usize::try_from(replicas(rs)).unwrap_or(0);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    if active.len() < want {
+        let count = (want - active.len()).min(BURST_REPLICAS);
+        ctx.expectations.expect_creations(&rs_key, count);
+        debug!(replica_set = %rs_key, need = want, creating = count, "too few replicas");
+        let template = pod_from_template(rs);
+        let (created, err) = slow_start_batch(count, SLOW_START_INITIAL_BATCH, || {
+            let (pods, template) = (pods.clone(), template.clone());
+            async move {
+                match pods.create(&PostParams::default(), &template).await {
+                    Ok(pod) => {
+                        ctx.recorder.normal(rs, "SuccessfulCreate", format!("Created pod: {}", pod.metadata.name.as_deref().unwrap_or("")));
+                        Ok(())
+                    }
+                    Err(e) if is_namespace_terminating(&e) => Ok(()),
+                    Err(e) => {
+                        ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {e}"));
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await;
+        for _ in created..count {
+            // Skipped or failed creations will never be observed.
+            ctx.expectations.creation_observed(&rs_key);
+        }
+        return err.map_or(Ok(()), |e| Err(Error::Api(e)));
+    }
+    if active.len() > want {
+        let count = (active.len() - want).min(BURST_REPLICAS);
+        debug!(replica_set = %rs_key, need = want, deleting = count, "too many replicas");
+        let related = related_pods(ctx, rs, all);
+        let doomed = ranking::pods_to_delete(active, &related, count, Timestamp::now());
+        ctx.expectations.expect_deletions(&rs_key, doomed.iter().map(|p| key(&p.metadata)));
+        let results = join_all(doomed.iter().map(|pod| {
+            let pods = pods.clone();
+            let rs_key = rs_key.clone();
+            async move {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                match pods.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {
+                        ctx.recorder.normal(rs, "SuccessfulDelete", format!("Deleted pod: {name}"));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        ctx.expectations.deletion_observed(&rs_key, &key(&pod.metadata));
+                        if informer::is_not_found(&e) {
+                            Ok(())
+                        } else {
+                            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {e}"));
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        }))
+        .await;
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Err(Error::Api(e));
+        }
+    }
+    Ok(())
+}
+
+fn now_time() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Upstream's `calculateStatus`, with when the next pod becomes available (for a resync).
+fn calculate_status(rs: &ReplicaSet, active: &[Arc<Pod>], manage_error: Option<&Error>, now: Timestamp) -> (ReplicaSetStatus, Option<Timestamp>) {
+    let mut status = rs.status.clone().unwrap_or_default();
+    let template_labels = template(rs).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let min_ready = min_ready_seconds(rs);
+    let (mut fully_labeled, mut ready, mut available) = (0, 0, 0);
+    let mut next_available: Option<Timestamp> = None;
+    for pod in active {
+        let pod_labels = labels(&pod.metadata);
+        if template_labels.iter().all(|(k, v)| pod_labels.get(k) == Some(v)) {
+            fully_labeled += 1;
+        }
+        if is_ready(pod) {
+            ready += 1;
+            if is_available(pod, min_ready, now) {
+                available += 1;
+            } else if let Some(at) = available_at(pod, min_ready) {
+                next_available = Some(next_available.map_or(at, |n| n.min(at)));
+            }
+        }
+    }
+    let failure = status.conditions.iter().flatten().any(|c| c.type_ == "ReplicaFailure");
+    match manage_error {
+        Some(err) if !failure => {
+            let want = i64::from(replicas(rs));
+            let diff = active.len() as i64 - want;
+            let reason = if diff < 0 { "FailedCreate" } else if diff > 0 { "FailedDelete" } else { "" };
+            status.conditions.get_or_insert_with(Vec::new).push(ReplicaSetCondition {
+                type_: "ReplicaFailure".into(),
+                status: "True".into(),
+                last_transition_time: Some(now_time()),
+                reason: Some(reason.into()),
+                message: Some(err.to_string()),
+            });
+        }
+        None if failure => {
+            if let Some(cs) = status.conditions.as_mut() {
+                cs.retain(|c| c.type_ != "ReplicaFailure");
+            }
+        }
+        _ => {}
+    }
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    // Like upstream's omitempty fields, zeros are left out.
+    let nonzero = |n: usize| (n > 0).then(|| count(n));
+    status.replicas = count(active.len());
+    status.fully_labeled_replicas = nonzero(fully_labeled);
+    status.ready_replicas = nonzero(ready);
+    status.available_replicas = nonzero(available);
+    (status, next_available)
+}
+
+/// Writes `status` unless nothing changed (one retry with a fresh read on conflict).
+async fn update_status(ctx: &Ctx, rs: &ReplicaSet, mut status: ReplicaSetStatus) -> Result<(), Error> {
+    let current = rs.status.clone().unwrap_or_default();
+    let generation = rs.metadata.generation.unwrap_or(0);
+    let same = current.replicas == status.replicas
+        && current.fully_labeled_replicas.unwrap_or(0) == status.fully_labeled_replicas.unwrap_or(0)
+        && current.ready_replicas.unwrap_or(0) == status.ready_replicas.unwrap_or(0)
+        && current.available_replicas.unwrap_or(0) == status.available_replicas.unwrap_or(0)
+        && current.observed_generation.unwrap_or(0) == generation
+        && current.conditions.clone().unwrap_or_default() == status.conditions.clone().unwrap_or_default();
+    if same {
+        return Ok(());
+    }
+    status.observed_generation = Some(generation);
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), rs.metadata.namespace.as_deref().unwrap_or(""));
+    let name = rs.metadata.name.clone().unwrap_or_default();
+    let mut updated = rs.clone();
+    updated.status = Some(status.clone());
+    match api.replace_status(&name, &PostParams::default(), &updated).await {
+        Ok(_) => Ok(()),
+        Err(e) if informer::is_conflict(&e) => {
+            let Some(mut fresh) = api.get_opt(&name).await? else { return Ok(()) };
+            if fresh.metadata.uid != rs.metadata.uid {
+                return Ok(());
+            }
+            status.observed_generation = Some(fresh.metadata.generation.unwrap_or(0).min(generation));
+            fresh.status = Some(status);
+            api.replace_status(&name, &PostParams::default(), &fresh).await?;
+            Ok(())
+        }
+        Err(e) if informer::is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[instrument(skip_all, fields(controller = NAME, key = %key(&rs.metadata)))]
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    ctx.pods.wait_until_ready().await.map_err(|e| Error::Cache(e.to_string()))?;
+    let rs_key = key(&rs.metadata);
+    let needs_sync = ctx.expectations.satisfied(&rs_key);
+    let Some(selector) = selector_of(&rs) else {
+        warn!(replica_set = %rs_key, "invalid selector; ignoring");
+        return Ok(Action::await_change());
+    };
+    let ns = rs.metadata.namespace.as_deref();
+    let all: Vec<Arc<Pod>> = ctx.pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == ns).collect();
+    let candidates: Vec<Arc<Pod>> = all.iter().filter(|p| is_active(p)).cloned().collect();
+    let active = claim_pods(&ctx, &rs, &selector, candidates).await?;
+    let manage_error = if needs_sync && rs.metadata.deletion_timestamp.is_none() {
+        manage_replicas(&ctx, &rs, &active, &all).await.err()
+    } else {
+        None
+    };
+    let now = Timestamp::now();
+    let (status, next_available) = calculate_status(&rs, &active, manage_error.as_ref(), now);
+    update_status(&ctx, &rs, status).await?;
+    if let Some(err) = manage_error {
+        return Err(err);
+    }
+    // Look again when the next ready pod has been ready for minReadySeconds.
+    if let Some(at) = next_available {
+        let wait = Duration::try_from(at.duration_since(now)).unwrap_or_default() + Duration::from_millis(100);
+        return Ok(Action::requeue(wait));
+    }
+    Ok(Action::await_change())
+}
+
+pub async fn run(client: kube::Client, stop: CancellationToken) {
+    let (replica_sets, rs_changes) = informer::informer(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default(), "replicasets");
+    let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
+    let expectations = Arc::new(Expectations::default());
+    let rs_triggers = {
+        let exp = expectations.clone();
+        rs_changes.filter_map(move |change| {
+            let out = match change {
+                Change::Deleted(rs) => {
+                    exp.forget(&key(&rs.metadata));
+                    None
+                }
+                other => Some(ObjectRef::from_obj(&**other.object())),
+            };
+            futures::future::ready(out)
+        })
+    };
+    let pod_triggers = {
+        let (exp, store) = (expectations.clone(), replica_sets.clone());
+        pod_changes.flat_map(move |change| futures::stream::iter(pod_triggers(change, &store, &exp)))
+    };
+    let triggers = futures::stream::select(rs_triggers, pod_triggers).boxed();
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), EVENT_SOURCE),
+        client,
+        replica_sets: replica_sets.clone(),
+        pods,
+        expectations,
+    });
+    info!("starting the ReplicaSet controller");
+    informer::run(NAME, replica_sets, triggers, ctx, reconcile, informer::Retry::default(), stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn slow_start_doubles_batches_and_stops_at_the_first_failing_batch() {
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(10, 1, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), ()>(()) }
+        })
+        .await;
+        assert_eq!((ok, err), (10, None));
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+
+        // Batches 1, 2, 4: the 5th call fails, so the batch of 4 completes and nothing more.
+        let calls = AtomicUsize::new(0);
+        let (ok, err) = slow_start_batch(20, 1, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move { if n == 4 { Err("quota") } else { Ok(()) } }
+        })
+        .await;
+        assert_eq!((ok, err), (6, Some("quota")));
+        assert_eq!(calls.load(Ordering::SeqCst), 7);
+    }
+
+    fn rs(spec: serde_json::Value) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "ns", "uid": "rs-uid", "generation": 2},
+            "spec": spec,
+        }))
+        .expect("rs")
+    }
+
+    fn pod(name: &str, labels: serde_json::Value, ready_since: Option<&str>) -> Arc<Pod> {
+        let mut v = json!({"metadata": {"name": name, "namespace": "ns", "uid": name, "labels": labels}, "status": {"phase": "Running"}});
+        if let Some(since) = ready_since {
+            v["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "lastTransitionTime": since}]);
+        }
+        Arc::new(serde_json::from_value(v).expect("pod"))
+    }
+
+    #[test]
+    fn status_counts_labels_readiness_and_availability() {
+        let rs = rs(json!({
+            "replicas": 3, "minReadySeconds": 10,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web", "tier": "fe"}}},
+        }));
+        let now: Timestamp = "2025-01-01T00:01:00Z".parse().expect("now");
+        let active = vec![
+            pod("a", json!({"app": "web", "tier": "fe"}), Some("2025-01-01T00:00:00Z")),
+            pod("b", json!({"app": "web"}), Some("2025-01-01T00:00:55Z")),
+            pod("c", json!({"app": "web", "tier": "fe"}), None),
+        ];
+        let (status, next) = calculate_status(&rs, &active, None, now);
+        assert_eq!(status.replicas, 3);
+        assert_eq!(status.fully_labeled_replicas, Some(2));
+        assert_eq!(status.ready_replicas, Some(2));
+        assert_eq!(status.available_replicas, Some(1));
+        assert_eq!(next, "2025-01-01T00:01:05Z".parse().ok());
+
+        let err = Error::Several("boom".into());
+        let (failed, _) = calculate_status(&rs, &active[..1], Some(&err), now);
+        let cond = failed.conditions.as_ref().and_then(|c| c.first()).expect("ReplicaFailure");
+        assert_eq!((cond.type_.as_str(), cond.reason.as_deref()), ("ReplicaFailure", Some("FailedCreate")));
+        let mut recovered = rs.clone();
+        recovered.status = Some(failed);
+        let (ok, _) = calculate_status(&recovered, &active, None, now);
+        assert!(ok.conditions.unwrap_or_default().is_empty());
+    }
+
+    #[test]
+    fn pods_come_from_the_template_with_a_controller_ref() {
+        let rs = rs(json!({
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}, "annotations": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        }));
+        let pod = pod_from_template(&rs);
+        assert_eq!(pod.metadata.generate_name.as_deref(), Some("web-abc-"));
+        let owner = &pod.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller, owner.block_owner_deletion), ("ReplicaSet", "rs-uid", Some(true), Some(true)));
+        assert_eq!(pod.metadata.annotations.as_ref().and_then(|a| a.get("a")).map(String::as_str), Some("b"));
+        assert_eq!(pod.spec.as_ref().map(|s| s.containers.len()), Some(1));
+    }
+}
