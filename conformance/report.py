@@ -4,6 +4,7 @@
     report.py list    --list-tests FILE --conformance-yaml FILE --buckets TSV --out FILE
     report.py focus   --names FILE              (a ginkgo focus regex matching exactly those names)
     report.py smoke   --buckets TSV --out FILE  (the smoke selection's names)
+    report.py progress --log FILE --total N     (stdin: e2e.test output; a line per finished test)
     report.py select  --list FILE [--focus RE] [--skip RE] --out FILE  (names a focus/skip picks)
     report.py report  --list FILE --report-dir DIR --out MD [--buckets TSV] [--title ...] ...
 
@@ -75,20 +76,33 @@ def die(msg):
 # --- list ---------------------------------------------------------------------------------
 
 def conformance_yaml_codenames(path):
-    """codename values of the binary's conformance.yaml, without a YAML library: every
-    entry has a one-line `codename:` field, quoted with single quotes when needed."""
-    names = []
+    """codename values of the binary's conformance.yaml, without a YAML library. Entries are
+    `- testname: ...` blocks whose keys sit at two spaces; a long value continues on lines
+    indented by four, folded into one line with single spaces (YAML's flow folding)."""
+    names, current = [], None
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^-?\s*codename:\s*(.*)$", line.rstrip("\n"))
-            if not m:
-                continue
-            v = m.group(1).strip()
-            if v.startswith("'") and v.endswith("'"):
-                v = v[1:-1].replace("''", "'")
-            elif v.startswith('"') and v.endswith('"'):
-                v = json.loads(v)
-            names.append(v)
+        lines = f.read().splitlines()
+
+    def finish(v):
+        v = v.strip()
+        if v.startswith("'") and v.endswith("'"):
+            v = v[1:-1].replace("''", "'")
+        elif v.startswith('"') and v.endswith('"'):
+            v = json.loads(v)
+        names.append(v)
+
+    for line in lines:
+        if current is not None and line.startswith("    "):
+            current += " " + line.strip()
+            continue
+        if current is not None:
+            finish(current)
+            current = None
+        m = re.match(r"^(?:- |  )codename:\s*(.*)$", line)
+        if m:
+            current = m.group(1)
+    if current is not None:
+        finish(current)
     return names
 
 
@@ -158,6 +172,69 @@ def cmd_select(a):
     print(f"selection: {len(names)} of the conformance list", file=sys.stderr)
 
 
+# --- progress -----------------------------------------------------------------------------
+
+HEADER = re.compile(r"^(•|S|P)(?: \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED|SKIPPED|PENDING)\])?"
+                    r"(?: \[([0-9.]+) seconds\])?$")
+SUITE_HEADER = re.compile(r"^\[(SynchronizedBeforeSuite|BeforeSuite|SynchronizedAfterSuite|AfterSuite|ReportAfterSuite)\]"
+                          r"(?: \[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED|ABORTED)\])?")
+ECHO = re.compile(r"^(Will run \d+ of \d+ specs|Ran \d+ of \d+ Specs|SUCCESS!|FAIL!|Ginkgo ran|Test Suite (Passed|Failed))")
+
+
+def cmd_progress(a):
+    """Copies e2e.test's output to the log and prints one line per finished spec, from
+    ginkgo's verbose reporter: a delimiter, the spec's name, then a result header such as
+    `• [12.3 seconds]` or `• [FAILED] [12.3 seconds]` (in parallel runs the name follows
+    the header)."""
+    done = collections.Counter()
+    name, pending, after_delim = "", None, False
+    started = datetime.datetime.now()
+
+    def emit(state, secs, spec):
+        done[state] += 1
+        n = sum(done.values())
+        spec = re.sub(r"(\[Conformance\]) \[[^\[\] ]+(?:, [^\[\] ]+)*\]$", r"\1", spec)
+        elapsed = int((datetime.datetime.now() - started).total_seconds())
+        print(f"[{n}/{a.total} {elapsed // 60}m{elapsed % 60:02d}s] {state.upper():7} {secs:>6}s  {spec[:170]}", flush=True)
+
+    with open(a.log, "w", encoding="utf-8") as log:
+        for raw in sys.stdin:
+            log.write(raw)
+            log.flush()
+            line = raw.rstrip("\n")
+            line = re.sub(r"^S+(?=(•|-{10,}|\[|$))", "", line) if line.startswith("S") and not line.startswith("S [") else line
+            if ECHO.match(line):
+                print(line, flush=True)
+            if set(line) == {"-"} and len(line) >= 20:
+                after_delim, name = True, ""
+                continue
+            m = HEADER.match(line)
+            if m:
+                word = m.group(2) or ("passed" if m.group(1) == "•" else "skipped")
+                state = {"SKIPPED": "skipped", "PENDING": "skipped"}.get(word, word.lower())
+                pending = (state if state in ("passed", "skipped") else "failed" if state == "failed" else state,
+                           m.group(3) or "0")
+                after_delim = False
+                if name and pending[0] == "passed":
+                    emit(pending[0], pending[1], name)
+                    pending, name = None, ""
+                continue
+            m = SUITE_HEADER.match(line)
+            if m and m.group(2):
+                print(f"suite: {line}", flush=True)
+                continue
+            if pending and line.strip():
+                spec = line.strip() if (line.startswith("[") and not line.startswith("[FAILED]")) else name
+                emit(pending[0], pending[1], spec or "(unknown spec)")
+                pending, name = None, ""
+                continue
+            if after_delim and line.strip():
+                name, after_delim = line.strip(), False
+    if pending:
+        emit(pending[0], pending[1], name or "(unknown spec)")
+    print("finished: " + ", ".join(f"{v} {k}" for k, v in sorted(done.items())), flush=True)
+
+
 # --- report -------------------------------------------------------------------------------
 
 def first_line(msg, limit=240):
@@ -192,7 +269,13 @@ def results_from_json(path):
             if state == "passed":
                 results[name] = (PASSED, "", secs)
             elif state in FAILED_STATES:
-                results[name] = (FAILED, f"[{state}] {first_line(msg)}" if state != "failed" else first_line(msg), secs)
+                node = failure.get("FailureNodeType", "")
+                why = first_line(msg)
+                if node and node != "It":
+                    why = f"[{node}] {why}"
+                if state != "failed":
+                    why = f"[{state}] {why}"
+                results[name] = (FAILED, why, secs)
             elif state == "skipped":
                 # Specs the focus/skip filters left out carry no message and never started;
                 # a spec that called Skip() says why.
@@ -222,6 +305,11 @@ def results_from_junit(path):
         else:
             results[name] = (PASSED, "", secs)
     return results, []
+
+
+def normalize(why):
+    why = re.sub(r'"[a-z0-9]+(?:-[a-z0-9]+)*-\d+"', '"<ns>"', why)
+    return re.sub(r"\d+", "N", why)
 
 
 def md_cell(s):
@@ -316,6 +404,15 @@ def cmd_report(a):
         for n in foreign:
             out.append(f"- {md_cell(n)}: {results[n][0]}")
         out.append("")
+    reasons = collections.Counter(normalize(why) for _, res, why, _ in rows if res == FAILED)
+    if reasons:
+        out.append("## Most common failures")
+        out.append("")
+        out.append("| tests | first line of the failure (namespaces and numbers elided) |")
+        out.append("| ---: | --- |")
+        for why, n in reasons.most_common(15):
+            out.append(f"| {n} | {md_cell(why)} |")
+        out.append("")
     out.append("## Every conformance test")
     out.append("")
     have_buckets = bool(buckets)
@@ -355,6 +452,9 @@ def main():
     s = sub.add_parser("smoke")
     s.add_argument("--buckets", required=True)
     s.add_argument("--out", required=True)
+    s = sub.add_parser("progress")
+    s.add_argument("--log", required=True)
+    s.add_argument("--total", type=int, default=0)
     s = sub.add_parser("select")
     s.add_argument("--list", required=True)
     s.add_argument("--focus")
@@ -377,7 +477,7 @@ def main():
     s.add_argument("--duration", default="")
     s.add_argument("--notes", help="a Markdown file inserted after the header")
     a = p.parse_args()
-    {"list": cmd_list, "focus": cmd_focus, "smoke": cmd_smoke, "select": cmd_select,
+    {"list": cmd_list, "focus": cmd_focus, "smoke": cmd_smoke, "select": cmd_select, "progress": cmd_progress,
      "report": cmd_report}[a.cmd](a)
 
 

@@ -8,7 +8,8 @@
 #
 # The cluster: --kubeconfig PATH, else $KUBECONFIG, else (or with --fresh) a fresh ironkube
 # (`target/release/ironkube up` on a temporary data dir and free loopback port; built with
-# `cargo build --release -p ironkube` when missing). --baseline runs against upstream's own
+# `cargo build --release -p ironkube` when missing; $IRONKUBE names another binary, and
+# $IRONKUBE_COMMIT then says what it was built from). --baseline runs against upstream's own
 # kube-apiserver, kube-controller-manager and kube-scheduler instead (baseline.sh).
 #
 # The selection: --focus (default '\[Conformance\]') and --skip, or --smoke: the API
@@ -170,8 +171,11 @@ case "$mode" in
     cluster="the cluster of $kubeconfig"
     ;;
   fresh)
-    ironkube="${CARGO_TARGET_DIR:-$root/target}/release/ironkube"
-    if [ ! -x "$ironkube" ]; then
+    ironkube="${IRONKUBE:-${CARGO_TARGET_DIR:-$root/target}/release/ironkube}"
+    if [ -n "${IRONKUBE:-}" ]; then
+      [ -x "$ironkube" ] || die "IRONKUBE=$ironkube is not an executable"
+      commit="${IRONKUBE_COMMIT:-unknown (IRONKUBE=$ironkube)}"
+    elif [ ! -x "$ironkube" ]; then
       log "building ironkube (cargo build --release -p ironkube)"
       (cd "$root" && cargo build --release -p ironkube) || die "building ironkube failed"
     fi
@@ -183,7 +187,7 @@ case "$mode" in
     wait_for_line "$work/cluster.log" 'ironkube is ready' 180 "$cluster_pid"
     kubeconfig="$work/cluster/admin.kubeconfig"
     [ -r "$kubeconfig" ] || die "ironkube said it is ready but wrote no $kubeconfig"
-    cluster="a fresh ironkube ($("$ironkube" --version 2>/dev/null | head -1 || echo ironkube)) at commit $commit"
+    cluster="a fresh ironkube ($("$ironkube" --version 2>/dev/null | head -1 || echo ironkube))"
     ;;
   baseline)
     "$here/build.sh" control-plane
