@@ -1352,3 +1352,51 @@ fn conflict_error_on_replace_with_a_stale_resource_version() {
         assert_eq!(object["metadata"]["labels"], json!({"bump": "1"}));
     }
 }
+
+/// events.k8s.io/v1 Events are stored as core Events: validated in that shape (in any
+/// namespace), read back through both versions, with managedFields naming the fields of
+/// the version the client wrote.
+#[test]
+fn events_k8s_io_events_are_stored_as_core_events() {
+    let cluster = Cluster::start();
+    for version in KUBECTL_VERSIONS {
+        let ns = namespace_for("events", version);
+        cluster.namespace(version, &ns);
+        let event = |name: &str, controller: &str| {
+            format!(
+                "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+                 eventTime: \"2026-12-02T07:00:00.000000Z\"\nreportingController: \"{controller}\"\n\
+                 reportingInstance: r-1\naction: Binding\nreason: Scheduled\nnote: hello\ntype: Normal\n\
+                 regarding: {{kind: Pod, namespace: {ns}, name: p, apiVersion: v1}}\n"
+            )
+        };
+        let path = cluster.write(&format!("{ns}-event.yaml"), &event("e1", "example.com/c"));
+        let stdout = cluster.ok(version, &["create", "-f", &path]);
+        assert_eq!(stdout.trim_end(), "event.events.k8s.io/e1 created");
+
+        let core = cluster.json(version, &["get", "events.v1.", "e1", "-n", &ns, "--show-managed-fields"]);
+        assert_eq!(core["apiVersion"], "v1", "{core}");
+        assert_eq!(core["message"], "hello", "{core}");
+        assert_eq!(core["reportingComponent"], "example.com/c", "{core}");
+        assert_eq!(core["involvedObject"]["namespace"], ns.as_str(), "{core}");
+        let fields = &core["metadata"]["managedFields"][0];
+        assert_eq!(fields["apiVersion"], "events.k8s.io/v1", "{core}");
+        for f in ["f:note", "f:regarding", "f:reportingController"] {
+            assert!(fields["fieldsV1"].get(f).is_some(), "managedFields lack {f}: {core}");
+        }
+        let served = cluster.json(version, &["get", "events.v1.events.k8s.io", "e1", "-n", &ns]);
+        assert_eq!(served["note"], "hello", "{served}");
+        assert_eq!(served["regarding"]["name"], "p", "{served}");
+
+        let path = cluster.write(&format!("{ns}-bad-event.yaml"), &event("e2", ""));
+        cluster.fails(
+            version,
+            &["create", "-f", &path],
+            "The Event \"e2\" is invalid: \n* reportingController: Required value\n\
+             * reportingController: Invalid value: \"\": name part must be non-empty\n\
+             * reportingController: Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', \
+             and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', \
+             regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        );
+    }
+}

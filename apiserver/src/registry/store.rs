@@ -153,6 +153,23 @@ impl Store {
         if super::convert::needs_conversion(self.info) { super::convert::to_storage(self.info, obj) } else { obj }
     }
 
+    /// Records an Update in the managedFields of `new` (stored shape). Field sets name the
+    /// fields of the version the client wrote, so they are computed on the served shape.
+    fn record_managed_fields(&self, new: &mut Value, old: Option<&Value>, manager: &str, now: &str, subresource: Option<&str>) {
+        let api_version = self.info.api_version();
+        if !self.converts() {
+            managed_fields::record_update(new, old, manager, &api_version, now, subresource);
+            return;
+        }
+        let mut served = self.served(new.clone());
+        let old = old.map(|o| self.served(o.clone()));
+        managed_fields::record_update(&mut served, old.as_ref(), manager, &api_version, now, subresource);
+        match served["metadata"].get("managedFields") {
+            Some(mf) => meta_mut(new).insert("managedFields".into(), mf.clone()),
+            None => meta_mut(new).remove("managedFields"),
+        };
+    }
+
     /// Whether watch events need per-watcher conversion (no shared serialization).
     pub fn converts(&self) -> bool {
         super::convert::needs_conversion(self.info)
@@ -368,7 +385,7 @@ impl Store {
             return Err(self.invalid(obj, &errors));
         }
         let warnings = self.strategy.warnings(obj, None);
-        managed_fields::record_update(obj, None, &opts.manager(), &self.info.api_version(), &now, None);
+        self.record_managed_fields(obj, None, &opts.manager(), &now, None);
         Ok(warnings)
     }
 
@@ -381,6 +398,8 @@ impl Store {
         opts: &WriteOptions,
         admission: &dyn Admission,
     ) -> Result<Outcome, ApiError> {
+        // Strategies work on the stored shape, as upstream's work on the internal version.
+        obj = self.stored(obj);
         let warnings = self.prepare_create(&mut obj, namespace, opts)?;
         let ns = meta_str(&obj, "namespace").map(str::to_string);
         admission.admit_create(self.info, ns.as_deref(), &obj).await?;
@@ -390,9 +409,9 @@ impl Store {
             None => None,
         };
         if opts.dry_run {
-            return Ok(Outcome { object: obj, code: 201, warnings });
+            return Ok(Outcome { object: self.served(obj), code: 201, warnings });
         }
-        let result = self.create_in_storage(self.stored(obj), ns.as_deref(), &name, warnings).await.map(|mut out| {
+        let result = self.create_in_storage(obj, ns.as_deref(), &name, warnings).await.map(|mut out| {
             out.object = self.served(out.object);
             out
         });
@@ -672,16 +691,17 @@ impl Store {
     ) -> Result<Outcome, ApiError> {
         let mut warnings = Vec::new();
         let manager = opts.manager();
-        let api_version = self.info.api_version();
         let subresource = sub.name();
         let mut compute = |current: Option<Value>| -> Result<Value, StorageError> {
-            let Some(old) = current.map(|o| self.served(o)) else {
+            let Some(old) = current else {
                 return Err(StorageError::NotFound { key: key.to_string() });
             };
-            let mut candidate = match patch {
-                Some(apply) => apply(&old)?,
+            // Patches apply to the served shape; strategies work on the stored one.
+            let candidate = match patch {
+                Some(apply) => apply(&self.served(old.clone()))?,
                 None => new.clone(),
             };
+            let mut candidate = self.stored(candidate);
             match meta_str(&candidate, "resourceVersion") {
                 None => {
                     // An unconditional update writes over whatever is stored.
@@ -719,11 +739,11 @@ impl Store {
                 m.insert("resourceVersion".into(), old["metadata"]["resourceVersion"].clone());
             }
             if strip_volatile(&candidate) != strip_volatile(&old) {
-                managed_fields::record_update(&mut candidate, Some(&old), &manager, &api_version, &now_rfc3339(), subresource);
+                self.record_managed_fields(&mut candidate, Some(&old), &manager, &now_rfc3339(), subresource);
             } else if let Some(mf) = old["metadata"].get("managedFields") {
                 meta_mut(&mut candidate).insert("managedFields".into(), mf.clone());
             }
-            Ok(self.stored(candidate))
+            Ok(candidate)
         };
         let result = if opts.dry_run {
             match self.etcd.get(key).await {
