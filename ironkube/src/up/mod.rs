@@ -17,6 +17,7 @@ mod component;
 mod controller_manager;
 mod etcd;
 mod pki;
+mod scheduler;
 mod simnodes;
 
 use std::io::Write as _;
@@ -184,6 +185,7 @@ async fn bring_up(
 
     // Components that are clients of the API server start here, one line each.
     stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path), shutdown).await?;
+    stack.start(scheduler::start(&kubeconfig), shutdown).await?;
     if args.simulated_nodes > 0 {
         stack.start(simnodes::start(&kubeconfig, args.simulated_nodes), shutdown).await?;
     }
