@@ -41,7 +41,7 @@ async fn ensure(state: &AppState, group: &str, plural: &str, ns: Option<&str>, o
                     }
                     Ok(new)
                 };
-                store.patch(ns, &name, &apply, Sub::Main, &opts()).await?;
+                store.patch(ns, &name, &apply, Sub::Main, &opts(), state.admission.as_ref()).await?;
             }
             Ok(())
         }

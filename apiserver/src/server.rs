@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{info, warn};
 
-use crate::admission::NamespaceLifecycle;
+use crate::admission::Chain;
 use crate::http::auth::UserInfo;
 use crate::http::{AppState, SharedState, app};
 use crate::registry::Registry;
@@ -135,6 +135,13 @@ pub async fn run(
     .ok_or_else(|| ServerError::Option(format!("invalid --service-node-port-range {:?}", opts.service_node_port_range)))?;
     let registry = Registry::new(etcd.clone(), &opts.etcd_prefix, Some(Arc::new(allocator)));
     let namespaces = registry.store("", "v1", "namespaces").cloned().ok_or_else(|| ServerError::Bootstrap("no namespaces store".into()))?;
+    let service_accounts =
+        registry.store("", "v1", "serviceaccounts").cloned().ok_or_else(|| ServerError::Bootstrap("no serviceaccounts store".into()))?;
+    let priority_classes = registry
+        .store("scheduling.k8s.io", "v1", "priorityclasses")
+        .cloned()
+        .ok_or_else(|| ServerError::Bootstrap("no priorityclasses store".into()))?;
+    let admission = Chain::upstream(namespaces, service_accounts, priority_classes);
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
@@ -145,7 +152,7 @@ pub async fn run(
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let state: SharedState = Arc::new(AppState {
         registry,
-        admission: Arc::new(NamespaceLifecycle::new(namespaces)),
+        admission: Arc::new(admission),
         server_address: format!("{endpoint_ip}:{}", local.port()),
         ready: AtomicBool::new(false),
         etcd: etcd.clone(),

@@ -1,78 +1,69 @@
-//! Admission: checks every write passes before it reaches storage.
+//! Admission: the plugins every write passes after decoding and defaulting and before the
+//! strategy prepares and validates it, in upstream's order (a plugin may change the object).
 //!
-//! NamespaceLifecycle: no creates in a namespace that doesn't exist or is terminating, and
-//! the system namespaces can't be deleted.
+//! - [`NamespaceLifecycle`]: no creates in a namespace that doesn't exist or is terminating;
+//!   the system namespaces can't be deleted.
+//! - [`ServiceAccount`]: every pod runs as a ServiceAccount that exists (`default` unless it
+//!   names one) and, unless it or its account opts out, mounts a `kube-api-access-*`
+//!   projected volume with a bound token, the cluster CA and its namespace.
+//! - [`Priority`]: a pod's priority comes from its PriorityClass (or the global default);
+//!   one PriorityClass at most is the global default.
+//! - [`DefaultTolerationSeconds`]: pods tolerate not-ready and unreachable nodes for 300 s.
+//!
+//! [`Chain::upstream`] puts them in the order of kube-apiserver's default plugins.
+
+mod default_toleration_seconds;
+mod namespace_lifecycle;
+mod priority;
+mod service_account;
 
 use std::sync::Arc;
 
+pub use default_toleration_seconds::DefaultTolerationSeconds;
+pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
+pub use priority::Priority;
+pub use service_account::ServiceAccount;
+
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use ironkube_machinery::error::{Cause, Details};
+use ironkube_machinery::ApiError;
 use ironkube_machinery::resources::ResourceInfo;
-use ironkube_machinery::{ApiError, GroupResource, Reason};
 use serde_json::Value;
 
 use crate::registry::store::{Admission, Store};
 
-/// Namespaces that can never be deleted.
-pub const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+/// Plugins run one after the other; the first refusal wins.
+pub struct Chain(pub Vec<Box<dyn Admission>>);
 
-pub struct NamespaceLifecycle {
-    namespaces: Arc<Store>,
-}
-
-impl NamespaceLifecycle {
-    pub fn new(namespaces: Arc<Store>) -> Self {
-        NamespaceLifecycle { namespaces }
+impl Chain {
+    /// The plugins ironkube has, in the order of upstream's default plugin list
+    /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...).
+    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>) -> Chain {
+        Chain(vec![
+            Box::new(NamespaceLifecycle::new(namespaces)),
+            Box::new(ServiceAccount::new(service_accounts)),
+            Box::new(Priority::new(priority_classes)),
+            Box::new(DefaultTolerationSeconds),
+        ])
     }
 }
 
-impl Admission for NamespaceLifecycle {
-    fn admit_create<'a>(&'a self, info: &'static ResourceInfo, namespace: Option<&'a str>, obj: &'a Value) -> BoxFuture<'a, Result<(), ApiError>> {
+impl Admission for Chain {
+    fn admit_create<'a>(&'a self, info: &'static ResourceInfo, namespace: Option<&'a str>, obj: &'a mut Value) -> BoxFuture<'a, Result<(), ApiError>> {
         async move {
-            let Some(ns) = namespace.filter(|_| info.namespaced) else {
-                return Ok(());
-            };
-            // The informer-like read first, then a live read for a namespace just created.
-            let found = match self.namespaces.get(None, ns, Some("0")).await {
-                Ok(v) => v,
-                Err(e) if e.code == 404 => self.namespaces.get(None, ns, None).await?,
-                Err(e) => return Err(e),
-            };
-            let terminating = found["metadata"].get("deletionTimestamp").is_some_and(|v| !v.is_null())
-                || found["status"]["phase"] == "Terminating";
-            if terminating {
-                let name = obj["metadata"]["name"].as_str().unwrap_or("");
-                let gr = GroupResource::new(info.group, info.plural);
-                let mut e = ApiError::forbidden(
-                    &gr,
-                    name,
-                    &format!("unable to create new content in namespace {ns} because it is being terminated"),
-                );
-                e.details = Some(Details {
-                    name: name.to_string(),
-                    group: info.group.to_string(),
-                    kind: info.plural.to_string(),
-                    causes: vec![Cause {
-                        reason: "NamespaceTerminating".into(),
-                        message: format!("namespace {ns} is being terminated"),
-                        field: "metadata.namespace".into(),
-                    }],
-                    retry_after_seconds: None,
-                });
-                return Err(e);
+            for plugin in &self.0 {
+                plugin.admit_create(info, namespace, obj).await?;
             }
             Ok(())
         }
         .boxed()
     }
 
-    fn admit_delete(&self, info: &'static ResourceInfo, _namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
-        if info.group.is_empty() && info.plural == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
-            let mut e = ApiError::forbidden(&GroupResource::new("", "namespaces"), name, "this namespace may not be deleted");
-            e.reason = Reason::Forbidden;
-            return Err(e);
-        }
-        Ok(())
+    fn admit_update(&self, info: &'static ResourceInfo, new: &mut Value, old: &Value) -> Result<(), ApiError> {
+        self.0.iter().try_for_each(|p| p.admit_update(info, new, old))
+    }
+
+    fn admit_delete(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
+        self.0.iter().try_for_each(|p| p.admit_delete(info, namespace, name))
     }
 }

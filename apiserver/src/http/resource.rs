@@ -15,7 +15,7 @@ use super::table::{self, table_options};
 use super::{AppState, read_body, respond};
 use crate::registry::decode::{self, decode_object};
 use crate::registry::params::{self, DeleteOptions, FieldValidation, ListParams, WriteOptions};
-use crate::registry::store::{Outcome, Store, Sub};
+use crate::registry::store::{Admission, Outcome, Store, Sub};
 use crate::registry::subresources;
 
 /// Largest request body accepted (upstream's 3 MiB).
@@ -218,7 +218,7 @@ pub async fn handle(state: &AppState, r: ResourceRequest, req: Request) -> Resul
         (sub, Verb::Patch) => {
             let opts = write_options(&q, &req)?;
             let sub = if sub == Some("status") { Sub::Status } else { Sub::Main };
-            let out = patch(store, ns, &name, req, sub, &opts).await?;
+            let out = patch(store, ns, &name, req, sub, &opts, state.admission.as_ref()).await?;
             render_object(info, &out.object, output, &q, out.code, &out.warnings)
         }
         (_, Verb::Delete) => {
@@ -293,7 +293,7 @@ pub async fn read_object(info: &ResourceInfo, req: Request, validation: FieldVal
 }
 
 /// PATCH with the patch type from Content-Type.
-async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: Sub, opts: &WriteOptions) -> Result<Outcome, ApiError> {
+async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: Sub, opts: &WriteOptions, admission: &dyn Admission) -> Result<Outcome, ApiError> {
     let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("").to_string();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let body = read_body(req.into_body(), MAX_BODY).await?;
@@ -309,7 +309,7 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
                 json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, ironkube_machinery::Reason::Invalid, format!("the server rejected our request due to an error in our request: {e}")))?;
                 finish_patched(info, doc, validation, &warnings)
             };
-            store.patch(ns, name, &apply, sub, opts).await
+            store.patch(ns, name, &apply, sub, opts, admission).await
         }
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
             let patch_doc: Value = serde_json::from_slice(&body)
@@ -327,7 +327,7 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
                 }
                 finish_patched(info, doc, validation, &warnings)
             };
-            store.patch(ns, name, &apply, sub, opts).await
+            store.patch(ns, name, &apply, sub, opts, admission).await
         }
         _ => {
             return Err(ApiError::unsupported_media_type(ApiError::PATCH_TYPES));

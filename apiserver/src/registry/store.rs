@@ -32,17 +32,35 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// A namespace check the store asks before creating (NamespaceLifecycle admission).
+/// Admission the store asks for (see `crate::admission`): on create after defaulting and
+/// before the strategy prepares and validates the object, which it may change.
 pub trait Admission: Send + Sync {
     fn admit_create<'a>(
         &'a self,
         info: &'static ResourceInfo,
         namespace: Option<&'a str>,
-        obj: &'a Value,
+        obj: &'a mut Value,
     ) -> futures::future::BoxFuture<'a, Result<(), ApiError>>;
 
+    /// On update (main resource only), after defaulting, inside the guarded write: may
+    /// change `new` from what `old` (stored) holds; no I/O.
+    fn admit_update(&self, _info: &'static ResourceInfo, _new: &mut Value, _old: &Value) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// Checks a DELETE (system namespaces may not be deleted).
-    fn admit_delete(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str) -> Result<(), ApiError>;
+    fn admit_delete(&self, _info: &'static ResourceInfo, _namespace: Option<&str>, _name: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// No admission: for writes through subresources no plugin handles (scale, binding).
+pub struct NoAdmission;
+
+impl Admission for NoAdmission {
+    fn admit_create<'a>(&'a self, _: &'static ResourceInfo, _: Option<&'a str>, _: &'a mut Value) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// One resource's REST storage.
@@ -125,7 +143,7 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
 /// Suffix alphabet of generated names (no vowels, no confusable digits).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn generate_name(base: &str) -> String {
+pub(crate) fn generate_name(base: &str) -> String {
     let base = if base.len() > 58 { &base[..58] } else { base };
     let mut rng = rand::rng();
     let suffix: String = (0..5).map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char).collect();
@@ -346,17 +364,10 @@ impl Store {
     }
 
     /// Fills system metadata, generateName and strategy fields of a new object, then validates it.
-    fn prepare_create(&self, obj: &mut Value, namespace: Option<&str>, opts: &WriteOptions) -> Result<Vec<String>, ApiError> {
+    fn prepare_create(&self, obj: &mut Value, opts: &WriteOptions) -> Result<Vec<String>, ApiError> {
         if meta_str(obj, "resourceVersion").is_some() {
             return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
         }
-        self.reconcile_namespace(obj, namespace)?;
-        if self.has_status() && !self.strategy.keeps_status_on_create()
-            && let Some(m) = obj.as_object_mut()
-        {
-            m.remove("status");
-        }
-        self.strategy.default(obj);
         let now = now_rfc3339();
         {
             let meta = meta_mut(obj);
@@ -400,9 +411,16 @@ impl Store {
     ) -> Result<Outcome, ApiError> {
         // Strategies work on the stored shape, as upstream's work on the internal version.
         obj = self.stored(obj);
-        let warnings = self.prepare_create(&mut obj, namespace, opts)?;
+        self.reconcile_namespace(&mut obj, namespace)?;
+        if self.has_status() && !self.strategy.keeps_status_on_create()
+            && let Some(m) = obj.as_object_mut()
+        {
+            m.remove("status");
+        }
+        self.strategy.default(&mut obj);
         let ns = meta_str(&obj, "namespace").map(str::to_string);
-        admission.admit_create(self.info, ns.as_deref(), &obj).await?;
+        admission.admit_create(self.info, ns.as_deref(), &mut obj).await?;
+        let warnings = self.prepare_create(&mut obj, opts)?;
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
         let reservation = match &self.hooks {
             Some(h) => Some(h.before_create(&mut obj, opts.dry_run).await?),
@@ -655,16 +673,26 @@ impl Store {
             }
             return Err(ApiError::not_found(&self.group_resource(), name));
         };
-        self.update_with_hooks(&key, name, obj, &current, sub, opts).await
+        self.update_with_hooks(&key, name, obj, &current, sub, opts, admission).await
     }
 
     /// An update that may need allocations first (and releases what it no longer holds).
-    async fn update_with_hooks(&self, key: &str, name: &str, mut obj: Value, current: &Value, sub: Sub, opts: &WriteOptions) -> Result<Outcome, ApiError> {
+    #[allow(clippy::too_many_arguments)]
+    async fn update_with_hooks(
+        &self,
+        key: &str,
+        name: &str,
+        mut obj: Value,
+        current: &Value,
+        sub: Sub,
+        opts: &WriteOptions,
+        admission: &dyn Admission,
+    ) -> Result<Outcome, ApiError> {
         let Some(hooks) = self.hooks.as_ref().filter(|_| sub == Sub::Main) else {
-            return self.write_update(key, name, obj, sub, opts, None).await;
+            return self.write_update(key, name, obj, sub, opts, admission, None).await;
         };
         let (reserved, release) = hooks.before_update(&mut obj, current, opts.dry_run).await?;
-        match self.write_update(key, name, obj, sub, opts, None).await {
+        match self.write_update(key, name, obj, sub, opts, admission, None).await {
             Ok(out) => {
                 if !opts.dry_run {
                     hooks.release(release).await;
@@ -680,6 +708,7 @@ impl Store {
 
     /// Shared tail of update and patch: a guarded write of `new` computed against the
     /// stored object. `patch` recomputes the new object from each fresh current state.
+    #[allow(clippy::too_many_arguments)]
     async fn write_update(
         &self,
         key: &str,
@@ -687,6 +716,7 @@ impl Store {
         new: Value,
         sub: Sub,
         opts: &WriteOptions,
+        admission: &dyn Admission,
         patch: Option<&(dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync)>,
     ) -> Result<Outcome, ApiError> {
         let mut warnings = Vec::new();
@@ -721,6 +751,9 @@ impl Store {
                 Some(_) => {}
             }
             self.strategy.default(&mut candidate);
+            if sub == Sub::Main {
+                admission.admit_update(self.info, &mut candidate, &old).map_err(StorageError::Rejected)?;
+            }
             self.prepare_update(&mut candidate, &old, sub);
             let mut errors = meta_validation::validate_object_meta_update(&candidate["metadata"], &old["metadata"], &Path::new("metadata"));
             if errors.is_empty() {
@@ -789,6 +822,7 @@ impl Store {
         apply: &(dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync),
         sub: Sub,
         opts: &WriteOptions,
+        admission: &dyn Admission,
     ) -> Result<Outcome, ApiError> {
         let key = self.key(namespace, name);
         if self.hooks.is_some() && sub == Sub::Main {
@@ -798,7 +832,7 @@ impl Store {
             if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("resourceVersion".into(), current["metadata"]["resourceVersion"].clone());
             }
-            return self.update_with_hooks(&key, name, patched, &current, sub, opts).await;
+            return self.update_with_hooks(&key, name, patched, &current, sub, opts, admission).await;
         }
         let guarded = |old: &Value| -> Result<Value, ApiError> {
             let mut patched = apply(old)?;
@@ -823,7 +857,7 @@ impl Store {
             patched["kind"] = json!(self.info.kind);
             Ok(patched)
         };
-        self.write_update(&key, name, Value::Null, sub, opts, Some(&guarded)).await
+        self.write_update(&key, name, Value::Null, sub, opts, admission, Some(&guarded)).await
     }
 
     /// DELETE of one object, graceful or with finalizers when they apply.

@@ -115,7 +115,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
                 return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
             }
             let apply = |old: &Value| apply_scale(info, &name, old, &scale);
-            let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
+            let out = store.patch(ns, &name, &apply, Sub::Main, &opts, &super::store::NoAdmission).await?;
             Ok(respond(200, &scale_of(&out.object), output, &out.warnings))
         }
         ("scale", Verb::Patch) => {
@@ -135,7 +135,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
                 }
                 apply_scale(info, &name, old, &scale)
             };
-            let out = store.patch(ns, &name, &apply, Sub::Main, &opts).await?;
+            let out = store.patch(ns, &name, &apply, Sub::Main, &opts, &super::store::NoAdmission).await?;
             Ok(respond(200, &scale_of(&out.object), output, &out.warnings))
         }
         ("binding", Verb::Create) => {
@@ -204,7 +204,7 @@ async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts
         new["status"]["conditions"] = json!(conditions);
         Ok(new)
     };
-    store.patch(ns, name, &apply, Sub::Binding, opts).await?;
+    store.patch(ns, name, &apply, Sub::Binding, opts, &super::store::NoAdmission).await?;
     Ok(())
 }
 

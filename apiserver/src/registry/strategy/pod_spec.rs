@@ -59,6 +59,7 @@ pub fn default_pod_template(template: &mut Map<String, Value>) {
 
 /// `SetDefaults_PodSpec` and the defaults of everything inside a pod spec.
 pub fn default_pod_spec(spec: &mut Map<String, Value>) {
+    alias_service_account(spec);
     default_field(spec, "dnsPolicy", json!("ClusterFirst"));
     default_field(spec, "restartPolicy", json!("Always"));
     default_ptr(spec, "securityContext", json!({}));
@@ -73,6 +74,22 @@ pub fn default_pod_spec(spec: &mut Map<String, Value>) {
         default_volume(v);
     }
     canonicalize_resource_list(spec, "overhead");
+}
+
+/// `serviceAccount` is the deprecated alias of `serviceAccountName`: read when the new
+/// field is empty, and always written back equal to it (upstream's v1 conversions).
+pub fn alias_service_account(spec: &mut Map<String, Value>) {
+    let name = match spec.get("serviceAccountName").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => spec.get("serviceAccount").and_then(Value::as_str).unwrap_or("").to_string(),
+    };
+    if name.is_empty() {
+        spec.remove("serviceAccountName");
+        spec.remove("serviceAccount");
+    } else {
+        spec.insert("serviceAccountName".into(), json!(name));
+        spec.insert("serviceAccount".into(), json!(name));
+    }
 }
 
 /// Upstream's image-pull-policy rule: `Always` for `:latest` or an image without tag and
