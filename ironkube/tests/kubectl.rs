@@ -1400,3 +1400,23 @@ fn events_k8s_io_events_are_stored_as_core_events() {
         );
     }
 }
+
+/// Kinds deprecated in v1.33 warn on every request, as upstream's endpoint-level
+/// deprecation warnings do; kubectl prints them on stderr.
+#[test]
+fn deprecated_kinds_warn_on_every_request() {
+    let cluster = Cluster::start();
+    for version in KUBECTL_VERSIONS {
+        for (args, warning) in [
+            (vec!["get", "endpoints", "-A"], "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
+            (vec!["get", "endpoints", "missing"], "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
+            (vec!["get", "componentstatuses"], "Warning: v1 ComponentStatus is deprecated in v1.19+"),
+        ] {
+            let output = cluster.run(version, &args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr.lines().next(), Some(warning), "kubectl {version} {args:?}: {}", describe(&output));
+        }
+        let output = cluster.run(version, &["get", "configmaps", "-A"]);
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("Warning"), "{}", describe(&output));
+    }
+}

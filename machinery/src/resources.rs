@@ -184,6 +184,17 @@ pub fn all() -> &'static [ResourceInfo] {
     TABLE
 }
 
+/// The warning upstream sends with every request to a resource whose kind is deprecated
+/// in v1.33 (the prerelease-lifecycle marks of `k8s.io/api`; no beta kind is served by
+/// default, so only these GA ones).
+pub fn deprecation_warning(info: &ResourceInfo) -> Option<&'static str> {
+    match (info.group, info.version, info.kind) {
+        ("", "v1", "ComponentStatus") => Some("v1 ComponentStatus is deprecated in v1.19+"),
+        ("", "v1", "Endpoints") => Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"),
+        _ => None,
+    }
+}
+
 /// The resource served at `group/version/plural`.
 pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
     TABLE

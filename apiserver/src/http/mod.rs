@@ -19,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use ironkube_machinery::ApiError;
+use ironkube_machinery::{ApiError, resources};
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -76,11 +76,7 @@ pub fn respond(code: u16, value: &Value, output: Output, warnings: &[String]) ->
     let mut resp = (code, bytes).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     for w in warnings {
-        // RFC 7234 warning: 299 - "text"
-        let text = w.replace('\\', "\\\\").replace('"', "\\\"");
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
-            resp.headers_mut().append(header::WARNING, v);
-        }
+        add_warning(&mut resp, w);
     }
     resp
 }
@@ -124,11 +120,30 @@ async fn dispatch(State(state): State<SharedState>, req: Request) -> Response {
         Target::CoreVersions | Target::Groups | Target::Group(_) | Target::ResourceList { .. } => {
             discovery_response(&state, &target, &req)
         }
-        Target::Resource(r) => resource::handle(&state, r, req).await,
+        Target::Resource(r) => {
+            // Deprecated kinds warn on every request, whatever its outcome.
+            let deprecated = resources::lookup(&r.group, &r.version, &r.resource).and_then(resources::deprecation_warning);
+            let mut resp = match resource::handle(&state, r, req).await {
+                Ok(resp) => resp,
+                Err(e) => ErrorResponse(e).into_response(),
+            };
+            if let Some(w) = deprecated {
+                add_warning(&mut resp, w);
+            }
+            return resp;
+        }
     };
     match result {
         Ok(resp) => resp,
         Err(e) => ErrorResponse(e).into_response(),
+    }
+}
+
+/// Appends an RFC 7234 `Warning: 299 - "text"` header.
+fn add_warning(resp: &mut Response, text: &str) {
+    let text = text.replace('\\', "\\\\").replace('"', "\\\"");
+    if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+        resp.headers_mut().append(header::WARNING, v);
     }
 }
 
