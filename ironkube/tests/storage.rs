@@ -598,3 +598,29 @@ fn restart_on_the_same_data_dir_keeps_every_object_unchanged() {
     }
     assert!(second.stop().success());
 }
+
+/// Virtual resources without a table convertor refuse the Table transform with 406, as
+/// upstream's negotiation does (conformance: "should return a 406 for a backend which does
+/// not implement metadata").
+#[test]
+fn a_table_of_a_self_subject_access_review_is_not_acceptable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Ironkube::up(&tmp.path().join("data"));
+    let client = client(&cluster);
+    runtime().block_on(async {
+        let sar = serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}});
+        let body = serde_json::to_vec(&sar).expect("serializing");
+        let path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+        let table = client
+            .request_accepting("POST", path, Some("application/json"), "application/json;as=Table;v=v1;g=meta.k8s.io", &body)
+            .await
+            .expect("POST");
+        assert_eq!(table.status, 406, "{}", show(&table));
+        let status = table.json().expect("a Status");
+        assert_eq!(status["reason"], "NotAcceptable", "{status}");
+        assert_eq!(status["message"], "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf");
+        let plain = client.request("POST", path, Some("application/json"), &body).await.expect("POST");
+        assert_eq!(plain.status, 201, "{}", show(&plain));
+    });
+}

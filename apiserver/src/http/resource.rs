@@ -306,7 +306,11 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
                 .map_err(|e| ApiError::bad_request(format!("json: cannot unmarshal the patch: {}", decode::json_error_text(&e))))?;
             let apply = |old: &Value| -> Result<Value, ApiError> {
                 let mut doc = old.clone();
-                json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, ironkube_machinery::Reason::Invalid, format!("the server rejected our request due to an error in our request: {e}")))?;
+                json_patch::patch(&mut doc, &ops).map_err(|e| {
+                    // Upstream answers with the generic 422 text only; the cause goes to the log.
+                    tracing::debug!(error = %e, "applying a JSON patch");
+                    ApiError::new(422, ironkube_machinery::Reason::Invalid, "the server rejected our request due to an error in our request")
+                })?;
                 finish_patched(info, doc, validation, &warnings)
             };
             store.patch(ns, name, &apply, sub, opts, admission).await

@@ -213,6 +213,11 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
     let q = Query::parse(req.uri().query());
     let output = crate::http::negotiate::negotiate(req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()), false)?;
+    // Only component statuses print as a table; the other virtual resources have no table
+    // convertor, so upstream's negotiation refuses the transform.
+    if matches!(output, crate::http::negotiate::Output::Table { .. }) && info.plural != "componentstatuses" {
+        return Err(ApiError::not_acceptable("application/json, application/yaml, application/vnd.kubernetes.protobuf"));
+    }
     match (info.group, info.plural, r.verb) {
         ("", "componentstatuses", Verb::List | Verb::Get) => {
             let healthy = state.etcd.current_revision().await.is_ok();
@@ -225,7 +230,7 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
                 return Err(ApiError::not_found(&info.group_resource(), r.name.as_deref().unwrap_or("")));
             }
             let list = json!({"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {}, "items": [etcd]});
-            Ok(respond(200, &list, output, &["v1 ComponentStatus is deprecated in v1.19+".to_string()]))
+            Ok(respond(200, &list, output, &[]))
         }
         ("", "bindings", Verb::Create) => {
             let binding = json_body(req).await?;

@@ -86,8 +86,13 @@ impl Client {
 
     /// Sends one request and reads the whole response.
     pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Result<Response> {
+        self.request_accepting(method, path, content_type, "application/json", body).await
+    }
+
+    /// Sends one request with the given `Accept` header and reads the whole response.
+    pub async fn request_accepting(&self, method: &str, path: &str, content_type: Option<&str>, accept: &str, body: &[u8]) -> Result<Response> {
         let mut stream = self.connect().await?;
-        let head = self.head(method, path, content_type.or((!body.is_empty()).then_some("application/json")), body.len(), "application/json");
+        let head = self.head(method, path, content_type.or((!body.is_empty()).then_some("application/json")), body.len(), accept);
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body).await?;
         let mut reader = BufReader::new(stream);
