@@ -313,6 +313,36 @@ type fieldFact struct {
 	enum         string
 	enumLevel    int // 0: the field itself, n: the n-th level of items/additionalProperties
 	required     bool
+	zero         string // JSON the field takes in its struct's Go zero value, or "" when omitted
+}
+
+// zeroOf is the JSON a zero field of type t takes in encoding/json's output: nothing when
+// omitempty omits it, "{}" for plain structs (their own zero fields follow), and
+// json.Marshal of the zero value otherwise. Nil pointers, slices and maps (null) are
+// left out: they are the required fields validation guarantees.
+func zeroOf(t reflect.Type, omitempty bool) string {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Array:
+		return ""
+	case reflect.Struct:
+		if customJSON(t) {
+			b, err := json.Marshal(reflect.New(t).Interface())
+			if err != nil {
+				fatalf("zero of %v: %v", t, err)
+			}
+			return string(b)
+		}
+		return "{}"
+	default:
+		if omitempty {
+			return ""
+		}
+		b, err := json.Marshal(reflect.Zero(t).Interface())
+		if err != nil {
+			fatalf("zero of %v: %v", t, err)
+		}
+		return string(b)
+	}
 }
 
 type union struct {
@@ -671,6 +701,9 @@ func members(t reflect.Type, tf *typeFact) {
 		if ff.required {
 			tf.required = append(tf.required, name)
 		}
+		if !has(opts, "string") {
+			ff.zero = zeroOf(f.Type, has(opts, "omitempty"))
+		}
 		if has(opts, "string") {
 			ff.shape = "Scalar"
 			tf.fields = append(tf.fields, ff)
@@ -888,6 +921,9 @@ func fieldParts(f *fieldFact) []string {
 	if f.def != "" {
 		p = append(p, "default: "+optStr(f.def))
 	}
+	if f.zero != "" {
+		p = append(p, "zero: "+optStr(f.zero))
+	}
 	if len(f.itemDefaults) > 0 {
 		var ds []string
 		for _, d := range f.itemDefaults {
@@ -979,8 +1015,8 @@ use super::{EnumDef, FieldDef, KindDef, ListDocDef, ListType, MapType, ParamDef,
 
 	b.WriteString("pub(super) static KINDS: &[KindDef] = &[\n")
 	for _, k := range kinds {
-		fmt.Fprintf(&b, "    KindDef { group: %s, version: %s, kind: %s, type_name: %s },\n",
-			rustStr(k.gvk.Group), rustStr(k.gvk.Version), rustStr(k.gvk.Kind), rustStr(k.typeName))
+		fmt.Fprintf(&b, "    KindDef { group: %s, version: %s, kind: %s, type_name: %s, zero: %s },\n",
+			rustStr(k.gvk.Group), rustStr(k.gvk.Version), rustStr(k.gvk.Kind), rustStr(k.typeName), rustStr(k.zero))
 	}
 	b.WriteString("];\n\n")
 	renderParams(&b)
@@ -1112,6 +1148,23 @@ func describe(lines []string) string {
 type kindRow struct {
 	gvk      schema.GroupVersionKind
 	typeName string
+	// zero is the kind's Go zero value as unstructured JSON: what server-side apply's
+	// field manager compares a created object against (non-pointer structs and fields
+	// without omitempty are present in it).
+	zero string
+}
+
+// zeroJSON renders the zero value of t the way the field manager sees it.
+func zeroJSON(t reflect.Type) string {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(reflect.New(t).Interface())
+	if err != nil {
+		fatalf("zero value of %v: %v", t, err)
+	}
+	b, err := json.Marshal(u)
+	if err != nil {
+		fatalf("zero value of %v: %v", t, err)
+	}
+	return string(b)
 }
 
 func fatalf(format string, args ...any) {
@@ -1152,7 +1205,7 @@ func main() {
 			continue
 		}
 		walk(t)
-		kinds = append(kinds, kindRow{gvk, openAPIName(t)})
+		kinds = append(kinds, kindRow{gvk, openAPIName(t), zeroJSON(t)})
 		kindTypes[openAPIName(t)] = t
 	}
 	for _, t := range []reflect.Type{

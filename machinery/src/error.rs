@@ -10,6 +10,8 @@ use crate::field::FieldError;
 /// The `reason` field of a `metav1.Status`, as upstream spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// `StatusReasonUnknown`: an error that is not a Status (upstream omits the reason).
+    Unknown,
     BadRequest,
     Unauthorized,
     Forbidden,
@@ -32,6 +34,7 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::Unknown => "",
             Reason::BadRequest => "BadRequest",
             Reason::Unauthorized => "Unauthorized",
             Reason::Forbidden => "Forbidden",
@@ -131,6 +134,11 @@ impl ApiError {
             format!("{gr} \"{name}\" not found")
         };
         ApiError::new(404, Reason::NotFound, message).with_details(Self::named(gr, name))
+    }
+
+    /// 409 of server-side apply: fields other managers own would change.
+    pub fn apply_conflict(message: impl Into<String>, causes: Vec<Cause>) -> Self {
+        ApiError::new(409, Reason::Conflict, message).with_details(Details { causes, ..Details::default() })
     }
 
     /// A path that names no resource the server knows.
@@ -290,6 +298,11 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason.as_str(),
         });
+        if self.reason == Reason::Unknown
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove("reason");
+        }
         if let Some(details) = &self.details {
             let mut d = serde_json::Map::new();
             if !details.name.is_empty() {

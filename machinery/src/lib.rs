@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod field;
+pub mod fieldmanager;
 pub mod meta;
 pub mod net;
 pub mod patch;

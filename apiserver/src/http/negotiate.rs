@@ -90,14 +90,19 @@ pub fn encode(value: &Value, output: Output) -> (&'static str, Bytes) {
             return (ironkube_machinery::proto::CONTENT_TYPE, Bytes::from(bytes));
         }
     }
-    if output == Output::Yaml {
-        match serde_saphyr::to_string(value) {
-            Ok(s) => ("application/yaml", Bytes::from(s)),
-            Err(_) => ("application/json", Bytes::from(serde_json::to_vec(value).unwrap_or_default())),
-        }
-    } else {
-        ("application/json", Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
+    if output == Output::Yaml
+        && let Ok(s) = serde_saphyr::to_string(value)
+    {
+        return ("application/yaml", Bytes::from(s));
     }
+    ("application/json", Bytes::from(json_line(value)))
+}
+
+/// JSON followed by a newline, as Go's `json.Encoder` (upstream's serializer) writes it.
+pub fn json_line(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
 }
 
 #[cfg(test)]

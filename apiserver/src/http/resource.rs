@@ -71,6 +71,7 @@ fn write_options(q: &Query, req: &Request) -> Result<WriteOptions, ApiError> {
         field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
         user_agent: header_str(req, header::USER_AGENT).map(str::to_string),
         force: q.bool("force").map_err(ApiError::bad_request)?.unwrap_or(false),
+        applied: false,
     })
 }
 
@@ -300,7 +301,22 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
     let info = store.info;
     let validation = opts.field_validation;
     let warnings = std::sync::Mutex::new(Vec::new());
+    let is_apply = mime == "application/apply-patch+yaml";
+    let mut option_errors = Vec::new();
+    if is_apply && opts.field_manager.is_none() {
+        option_errors.push(FieldError::required("fieldManager", "is required for apply patch"));
+    }
+    if !is_apply && opts.force {
+        option_errors.push(FieldError::forbidden("force", "may not be specified for non-apply patch"));
+    }
+    if !option_errors.is_empty() {
+        return Err(ApiError::invalid("meta.k8s.io", "PatchOptions", "", &option_errors));
+    }
     let result = match mime.as_str() {
+        "application/apply-patch+yaml" => {
+            let config = apply_config(info, &body)?;
+            store.apply(ns, name, &config, sub, opts, admission).await
+        }
         "application/json-patch+json" => {
             let ops: json_patch::Patch = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request(format!("json: cannot unmarshal the patch: {}", decode::json_error_text(&e))))?;
@@ -325,7 +341,7 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
             let apply = |old: &Value| -> Result<Value, ApiError> {
                 let mut doc = old.clone();
                 if strategic {
-                    ironkube_machinery::patch::strategic::apply(&mut doc, &patch_doc).map_err(ApiError::bad_request)?;
+                    ironkube_machinery::patch::strategic::apply_typed(&mut doc, &patch_doc, ironkube_machinery::schema::kind_type(info.group, info.version, info.kind)).map_err(ApiError::bad_request)?;
                 } else {
                     json_patch::merge(&mut doc, &patch_doc);
                 }
@@ -342,6 +358,27 @@ async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: S
         out.warnings.extend(w.iter().cloned());
     }
     Ok(out)
+}
+
+/// The configuration of a server-side apply, checked as upstream checks it before merging.
+fn apply_config(info: &ResourceInfo, body: &[u8]) -> Result<Value, ApiError> {
+    let config: Value = serde_saphyr::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {}", e.to_string().lines().next().unwrap_or(""))))?;
+    let Value::Object(_) = &config else {
+        return Err(ApiError::bad_request("error decoding YAML: the configuration is not an object"));
+    };
+    let (group, version) = match config["apiVersion"].as_str().unwrap_or("").split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), config["apiVersion"].as_str().unwrap_or("").to_string()),
+    };
+    let kind = config["kind"].as_str().unwrap_or("");
+    if group != info.group || version != info.version || kind != info.kind {
+        return Err(ApiError::bad_request(format!("invalid object type: {group}/{version}, Kind={kind}")));
+    }
+    if config["metadata"].get("managedFields").is_some_and(|m| !m.is_null()) {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    Ok(config)
 }
 
 /// A patched object goes through the same decoding as a request body.

@@ -1,155 +1,128 @@
-//! managedFields for Update operations: which manager last set which fields.
+//! managedFields on the API server's write paths: the schema-aware field manager of
+//! `ironkube_machinery::fieldmanager`, fed with what one endpoint knows (its kind and
+//! version, which fields it resets, its subresource).
 //!
-//! Field sets are FieldsV1 (`{"f:spec":{"f:replicas":{}}}`). Lists are tracked as atomic
-//! values here; schema-aware list keys arrive with server-side apply.
+//! As upstream, ownership is computed on the object the client sent (decoded and
+//! defaulted) against the live one, before admission and the strategy's own changes.
 
-use serde_json::{Map, Value, json};
+use ironkube_machinery::fieldmanager::{self, ApplyError, Context, Managed, PathElement, Set, Ty};
+use ironkube_machinery::resources::ResourceInfo;
+use ironkube_machinery::ApiError;
+use ironkube_machinery::error::Cause;
+use serde_json::{Value, json};
 
-/// Metadata fields no manager owns (upstream strips them from field sets).
-const SYSTEM_META: &[&str] = &[
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-    "generateName",
-];
-
-/// The field set of the values in `new` that differ from `old` (all of `new` when `old` is None).
-fn changed_fields(new: &Value, old: Option<&Value>, top: bool) -> Map<String, Value> {
-    let mut set = Map::new();
-    let Some(obj) = new.as_object() else { return set };
-    for (k, v) in obj {
-        if top && (k == "apiVersion" || k == "kind" || k == "status") {
-            continue;
-        }
-        let old_v = old.and_then(|o| o.get(k));
-        if old_v == Some(v) {
-            continue;
-        }
-        let inner = if top && k == "metadata" {
-            let mut m = changed_fields(v, old_v, false);
-            for s in SYSTEM_META {
-                m.remove(&format!("f:{s}"));
-            }
-            if m.is_empty() {
-                continue;
-            }
-            Value::Object(m)
-        } else if v.is_object() && !v.as_object().is_some_and(Map::is_empty) {
-            let m = changed_fields(v, old_v.filter(|o| o.is_object()), false);
-            if m.is_empty() && old_v.is_some() {
-                continue;
-            }
-            Value::Object(m)
-        } else {
-            json!({})
-        };
-        set.insert(format!("f:{k}"), inner);
-    }
-    set
+/// What the field manager needs to know about one endpoint.
+pub struct Endpoint<'a> {
+    pub info: &'a ResourceInfo,
+    /// `""`, `status`, `scale`, ...
+    pub subresource: &'a str,
+    /// Whether the resource has a status subresource (then the main resource resets status).
+    pub has_status: bool,
 }
 
-/// Merges field set `b` into `a`.
-fn union(a: &mut Map<String, Value>, b: &Map<String, Value>) {
-    for (k, v) in b {
-        match (a.get_mut(k), v) {
-            (Some(Value::Object(x)), Value::Object(y)) => union(x, y),
-            (None, _) => {
-                a.insert(k.clone(), v.clone());
-            }
+impl Endpoint<'_> {
+    fn ty(&self) -> Ty {
+        Ty::of_kind(self.info.group, self.info.version, self.info.kind)
+    }
+
+    /// The fields this endpoint resets: nobody owns them through it.
+    fn reset(&self) -> Set {
+        let mut s = Set::new();
+        let f = |n: &str| PathElement::Field(n.to_string());
+        match self.subresource {
+            "" if self.has_status => s.insert(&[f("status")]),
+            "status" => s.insert(&[f("spec")]),
             _ => {}
         }
+        s
+    }
+
+    /// The kind's Go zero value: what a created object is compared against.
+    pub fn zero(&self) -> Value {
+        ironkube_machinery::schema::kinds()
+            .iter()
+            .find(|k| k.group == self.info.group && k.version == self.info.version && k.kind == self.info.kind)
+            .and_then(|k| serde_json::from_str(k.zero).ok())
+            .unwrap_or_else(|| json!({}))
     }
 }
 
-/// Removes from `a` every leaf of `b`; drops emptied branches.
-fn subtract(a: &mut Map<String, Value>, b: &Map<String, Value>) {
-    for (k, v) in b {
-        let remove = match (a.get_mut(k), v) {
-            (Some(Value::Object(x)), Value::Object(y)) if !y.is_empty() => {
-                subtract(x, y);
-                x.is_empty()
-            }
-            (Some(_), _) => true,
-            (None, _) => false,
+fn without_managed(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    o
+}
+
+fn set_managed(obj: &mut Value, managed: &Managed) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        match managed.encode() {
+            Some(mf) => meta.insert("managedFields".into(), mf),
+            None => meta.remove("managedFields"),
         };
-        if remove {
-            a.remove(k);
-        }
     }
 }
 
-/// Records an Update by `manager` that turned `old` into `new`.
-pub fn record_update(new: &mut Value, old: Option<&Value>, manager: &str, api_version: &str, now: &str, subresource: Option<&str>) {
-    let changed = match subresource {
-        Some("status") => {
-            let mut m = Map::new();
-            if let Some(status) = new.get("status") {
-                if old.and_then(|o| o.get("status")) != Some(status) {
-                    let inner = changed_fields(status, old.and_then(|o| o.get("status")), false);
-                    m.insert("f:status".into(), Value::Object(inner));
-                }
-            }
-            m
+/// Records an Update (or a create, with `live` None) by `manager` in `new`'s managedFields.
+/// Both objects are in the served shape; `new` may carry managedFields of its own.
+pub fn record_update(ep: &Endpoint<'_>, new: &mut Value, live: Option<&Value>, manager: &str, now: &str) {
+    let live_mf = live.and_then(|l| l["metadata"].get("managedFields"));
+    let managed = Managed::for_update(live_mf, new["metadata"].get("managedFields"), !ep.subresource.is_empty());
+    // An existing object that nobody tracks stays untracked (upstream's skip of non-applied objects).
+    if managed.is_empty() && live.is_some_and(|l| l["metadata"]["uid"].as_str().is_some_and(|u| !u.is_empty())) {
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
         }
-        _ => changed_fields(new, old, true),
-    };
-    let mut entries: Vec<Value> = old
-        .and_then(|o| o["metadata"]["managedFields"].as_array().cloned())
-        .or_else(|| new["metadata"]["managedFields"].as_array().cloned())
-        .unwrap_or_default();
-    if changed.is_empty() && !entries.is_empty() {
-        set_managed(new, entries);
         return;
     }
-    for e in entries.iter_mut() {
-        if let Some(Value::Object(fields)) = e.get_mut("fieldsV1") {
-            subtract(fields, &changed);
-        }
-    }
-    let sub = subresource.unwrap_or("");
-    let mine = entries.iter_mut().find(|e| {
-        e["manager"] == manager && e["operation"] == "Update" && e["apiVersion"] == api_version
-            && e.get("subresource").and_then(Value::as_str).unwrap_or("") == sub
-    });
-    match mine {
-        Some(e) => {
-            if let Some(Value::Object(fields)) = e.get_mut("fieldsV1") {
-                union(fields, &changed);
-            }
-            e["time"] = json!(now);
-        }
-        None => {
-            let mut e = json!({
-                "manager": manager,
-                "operation": "Update",
-                "apiVersion": api_version,
-                "time": now,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": Value::Object(changed),
-            });
-            if !sub.is_empty() {
-                e["subresource"] = json!(sub);
-            }
-            entries.push(e);
-        }
-    }
-    entries.retain(|e| e["fieldsV1"].as_object().is_some_and(|m| !m.is_empty()));
-    set_managed(new, entries);
+    let reset = ep.reset();
+    let ctx = Context { ty: ep.ty(), api_version: &ep.info.api_version(), subresource: ep.subresource, reset: &reset, now };
+    let live = live.map_or_else(|| ep.zero(), without_managed);
+    let managed = fieldmanager::update(&live, &without_managed(new), managed, manager, &ctx);
+    set_managed(new, &managed);
 }
 
-fn set_managed(obj: &mut Value, entries: Vec<Value>) {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        if entries.is_empty() {
-            meta.remove("managedFields");
-        } else {
-            meta.insert("managedFields".into(), Value::Array(entries));
+/// Applies `config` for `manager` to `live` (served shape; the zero object when the object
+/// does not exist yet) and returns the object to write, managedFields included.
+pub fn apply(ep: &Endpoint<'_>, live: Option<&Value>, config: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApiError> {
+    let managed = match live {
+        Some(l) => Managed::decode(l["metadata"].get("managedFields"))
+            .map_err(|e| ApiError::internal(format!("failed to decode managed fields: {e}")))?,
+        None => Managed::default(),
+    };
+    let zero = ep.zero();
+    let live = live.map_or_else(|| zero.clone(), without_managed);
+    let reset = ep.reset();
+    let api_version = ep.info.api_version();
+    let ctx = Context { ty: ep.ty(), api_version: &api_version, subresource: ep.subresource, reset: &reset, now };
+    match fieldmanager::apply(&live, config, managed, manager, force, &zero, &ctx) {
+        Ok((obj, managed)) => {
+            let mut out = obj.unwrap_or(live);
+            set_managed(&mut out, &managed);
+            Ok(out)
+        }
+        Err(ApplyError::Conflicts(conflicts)) => {
+            let causes = conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with {}", c.manager),
+                    field: fieldmanager::path_string(&c.path),
+                })
+                .collect();
+            Err(ApiError::apply_conflict(ApplyError::conflict_message(&conflicts), causes))
+        }
+        Err(ApplyError::Invalid(why)) => {
+            let name = config["metadata"]["name"].as_str().unwrap_or("");
+            let ns = config["metadata"]["namespace"].as_str().unwrap_or("");
+            let group_version = if ep.info.group.is_empty() { format!("/{}", ep.info.version) } else { format!("{}/{}", ep.info.group, ep.info.version) };
+            // Upstream returns a plain error here: a 500 without a reason.
+            Err(ApiError::new(
+                500,
+                ironkube_machinery::Reason::Unknown,
+                format!("failed to create typed patch object ({ns}/{name}; {group_version}, Kind={}): {why}", ep.info.kind),
+            ))
         }
     }
 }
@@ -158,20 +131,27 @@ fn set_managed(obj: &mut Value, entries: Vec<Value>) {
 mod tests {
     use super::*;
 
+    fn configmaps() -> &'static ResourceInfo {
+        ironkube_machinery::resources::lookup("", "v1", "configmaps").expect("configmaps")
+    }
+
     #[test]
     fn create_then_update_moves_ownership() {
+        let ep = Endpoint { info: configmaps(), subresource: "", has_status: false };
         let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
-        record_update(&mut obj, None, "kubectl-create", "v1", "t0", None);
+        record_update(&ep, &mut obj, None, "kubectl-create", "t0");
         let mf = &obj["metadata"]["managedFields"][0];
         assert_eq!(mf["manager"], "kubectl-create");
-        assert_eq!(mf["fieldsV1"], json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}));
-        let old = obj.clone();
-        obj["data"]["k"] = json!("w");
-        record_update(&mut obj, Some(&old), "kubectl-edit", "v1", "t1", None);
-        let entries = obj["metadata"]["managedFields"].as_array().expect("entries");
+        assert_eq!(mf["fieldsV1"], json!({"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}}));
+        let mut old = obj.clone();
+        old["metadata"]["uid"] = json!("u");
+        let mut new = old.clone();
+        new["data"]["k"] = json!("w");
+        record_update(&ep, &mut new, Some(&old), "kubectl-edit", "t1");
+        let entries = new["metadata"]["managedFields"].as_array().expect("entries");
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0]["fieldsV1"], json!({"f:metadata": {"f:labels": {"f:x": {}}}}));
+        assert_eq!(entries[0]["fieldsV1"], json!({"f:data": {}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}}));
         assert_eq!(entries[1]["fieldsV1"], json!({"f:data": {"f:k": {}}}));
     }
 }

@@ -39,6 +39,8 @@ pub struct WriteOptions {
     /// The client's User-Agent: the field manager when none is given.
     pub user_agent: Option<String>,
     pub force: bool,
+    /// The write is a server-side apply whose managedFields the field manager already set.
+    pub applied: bool,
 }
 
 impl WriteOptions {

@@ -171,21 +171,39 @@ impl Store {
         if super::convert::needs_conversion(self.info) { super::convert::to_storage(self.info, obj) } else { obj }
     }
 
-    /// Records an Update in the managedFields of `new` (stored shape). Field sets name the
-    /// fields of the version the client wrote, so they are computed on the served shape.
-    fn record_managed_fields(&self, new: &mut Value, old: Option<&Value>, manager: &str, now: &str, subresource: Option<&str>) {
-        let api_version = self.info.api_version();
+    /// Records an Update in the managedFields of `new` (stored shape) against `old` (None on
+    /// create). Field sets name the fields of the version the client wrote, so they are
+    /// computed on the served shape.
+    fn record_managed_fields(&self, new: &mut Value, old: Option<&Value>, manager: &str, now: &str, sub: Sub) {
+        let ep = managed_fields::Endpoint { info: self.info, subresource: sub.name().unwrap_or(""), has_status: self.has_status() };
         if !self.converts() {
-            managed_fields::record_update(new, old, manager, &api_version, now, subresource);
+            managed_fields::record_update(&ep, new, old, manager, now);
             return;
         }
         let mut served = self.served(new.clone());
         let old = old.map(|o| self.served(o.clone()));
-        managed_fields::record_update(&mut served, old.as_ref(), manager, &api_version, now, subresource);
+        managed_fields::record_update(&ep, &mut served, old.as_ref(), manager, now);
         match served["metadata"].get("managedFields") {
             Some(mf) => meta_mut(new).insert("managedFields".into(), mf.clone()),
             None => meta_mut(new).remove("managedFields"),
         };
+    }
+
+    /// Writes the fields upstream's Go structs always carry (see
+    /// [`ironkube_machinery::schema::fill_go_zero`]); objects stored in another version's
+    /// shape are left as they are.
+    fn fill_go_zero(&self, obj: &mut Value) {
+        if self.converts() {
+            return;
+        }
+        if let Some(ty) = ironkube_machinery::schema::kind_type(self.info.group, self.info.version, self.info.kind) {
+            ironkube_machinery::schema::fill_go_zero(obj, ty);
+        }
+    }
+
+    /// The field manager's view of this endpoint.
+    pub fn endpoint(&self, sub: Sub) -> managed_fields::Endpoint<'static> {
+        managed_fields::Endpoint { info: self.info, subresource: sub.name().unwrap_or(""), has_status: self.has_status() }
     }
 
     /// Whether watch events need per-watcher conversion (no shared serialization).
@@ -364,7 +382,7 @@ impl Store {
     }
 
     /// Fills system metadata, generateName and strategy fields of a new object, then validates it.
-    fn prepare_create(&self, obj: &mut Value, opts: &WriteOptions) -> Result<Vec<String>, ApiError> {
+    fn prepare_create(&self, obj: &mut Value) -> Result<Vec<String>, ApiError> {
         if meta_str(obj, "resourceVersion").is_some() {
             return Err(ApiError::internal("resourceVersion should not be set on objects to be created"));
         }
@@ -395,9 +413,7 @@ impl Store {
         if !errors.is_empty() {
             return Err(self.invalid(obj, &errors));
         }
-        let warnings = self.strategy.warnings(obj, None);
-        self.record_managed_fields(obj, None, &opts.manager(), &now, None);
-        Ok(warnings)
+        Ok(self.strategy.warnings(obj, None))
     }
 
     /// POST: creates the object.
@@ -418,14 +434,18 @@ impl Store {
             m.remove("status");
         }
         self.strategy.default(&mut obj);
+        if !opts.applied {
+            self.record_managed_fields(&mut obj, None, &opts.manager(), &now_rfc3339(), Sub::Main);
+        }
         let ns = meta_str(&obj, "namespace").map(str::to_string);
         admission.admit_create(self.info, ns.as_deref(), &mut obj).await?;
-        let warnings = self.prepare_create(&mut obj, opts)?;
+        let warnings = self.prepare_create(&mut obj)?;
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
         let reservation = match &self.hooks {
             Some(h) => Some(h.before_create(&mut obj, opts.dry_run).await?),
             None => None,
         };
+        self.fill_go_zero(&mut obj);
         if opts.dry_run {
             return Ok(Outcome { object: self.served(obj), code: 201, warnings });
         }
@@ -721,7 +741,6 @@ impl Store {
     ) -> Result<Outcome, ApiError> {
         let mut warnings = Vec::new();
         let manager = opts.manager();
-        let subresource = sub.name();
         let mut compute = |current: Option<Value>| -> Result<Value, StorageError> {
             let Some(old) = current else {
                 return Err(StorageError::NotFound { key: key.to_string() });
@@ -751,6 +770,15 @@ impl Store {
                 Some(_) => {}
             }
             self.strategy.default(&mut candidate);
+            if sub == Sub::Binding {
+                // The server's own write: ownership stays as it was.
+                match old["metadata"].get("managedFields") {
+                    Some(mf) => meta_mut(&mut candidate).insert("managedFields".into(), mf.clone()),
+                    None => meta_mut(&mut candidate).remove("managedFields"),
+                };
+            } else if !opts.applied {
+                self.record_managed_fields(&mut candidate, Some(&old), &manager, &now_rfc3339(), sub);
+            }
             if sub == Sub::Main {
                 admission.admit_update(self.info, &mut candidate, &old).map_err(StorageError::Rejected)?;
             }
@@ -771,11 +799,7 @@ impl Store {
             if let Some(m) = candidate["metadata"].as_object_mut() {
                 m.insert("resourceVersion".into(), old["metadata"]["resourceVersion"].clone());
             }
-            if strip_volatile(&candidate) != strip_volatile(&old) {
-                self.record_managed_fields(&mut candidate, Some(&old), &manager, &now_rfc3339(), subresource);
-            } else if let Some(mf) = old["metadata"].get("managedFields") {
-                meta_mut(&mut candidate).insert("managedFields".into(), mf.clone());
-            }
+            self.fill_go_zero(&mut candidate);
             Ok(candidate)
         };
         let result = if opts.dry_run {
@@ -858,6 +882,41 @@ impl Store {
             Ok(patched)
         };
         self.write_update(&key, name, Value::Null, sub, opts, admission, Some(&guarded)).await
+    }
+
+    /// PATCH with `application/apply-patch+yaml`: server-side apply of `config` (served
+    /// shape) by `opts.field_manager`; creates the object when it does not exist yet.
+    #[instrument(skip_all, fields(resource = self.info.plural, name))]
+    pub async fn apply(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        config: &Value,
+        sub: Sub,
+        opts: &WriteOptions,
+        admission: &dyn Admission,
+    ) -> Result<Outcome, ApiError> {
+        let manager = opts.field_manager.clone().unwrap_or_default();
+        let opts = WriteOptions { applied: true, ..opts.clone() };
+        let ep = self.endpoint(sub);
+        let key = self.key(namespace, name);
+        match self.etcd.get(&key).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound { .. }) if sub == Sub::Main => {
+                let mut obj = managed_fields::apply(&ep, None, config, &manager, opts.force, &now_rfc3339())?;
+                let meta = meta_mut(&mut obj);
+                meta.entry("name").or_insert_with(|| json!(name));
+                if let Some(ns) = namespace {
+                    meta.entry("namespace").or_insert_with(|| json!(ns));
+                }
+                obj["apiVersion"] = json!(self.info.api_version());
+                obj["kind"] = json!(self.info.kind);
+                return self.create(namespace, obj, &opts, admission).await;
+            }
+            Err(e) => return Err(self.storage_error(e, name)),
+        }
+        let merge = |old: &Value| managed_fields::apply(&ep, Some(old), config, &manager, opts.force, &now_rfc3339());
+        self.patch(namespace, name, &merge, sub, &opts, admission).await
     }
 
     /// DELETE of one object, graceful or with finalizers when they apply.
@@ -1024,13 +1083,4 @@ impl FieldLabels {
     }
 }
 
-/// The object without fields that change on every write (for "did anything change").
-fn strip_volatile(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v["metadata"].as_object_mut() {
-        m.remove("managedFields");
-        m.remove("resourceVersion");
-    }
-    v
-}
 

@@ -106,6 +106,7 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
         field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
         user_agent: user_agent(&req),
         force: false,
+        applied: false,
     };
     match (sub, r.verb) {
         ("scale", Verb::Get) => Ok(respond(200, &scale_of(&store.get(ns, &name, q.get("resourceVersion")).await?), output, &[])),

@@ -1,18 +1,22 @@
-//! Strategic merge patch, first cut: lists of objects merge by their conventional merge key
-//! (taken from the field name, as upstream's `patchMergeKey` tags say for the built-in
-//! types), other lists are replaced; `$patch`, `$retainKeys` and `$deleteFromPrimitiveList`
-//! directives are honoured. The schema-driven engine replaces the field-name table.
+//! Strategic merge patch: lists of objects merge by the merge key the schema gives their
+//! field (`x-kubernetes-patch-merge-key`), lists of scalars with the `merge` strategy are
+//! unions, other lists are replaced; the `$patch` (replace, delete, merge), `$retainKeys`,
+//! `$deleteFromPrimitiveList` and `$setElementOrder` directives are honoured.
+//!
+//! The walk follows the schema table ([`crate::schema`]) from the object's root type; where
+//! no type is known (a field outside the schema) the conventional merge keys of the
+//! built-in types stand in, by field name.
 
 use serde_json::{Map, Value};
 
-/// The merge key of a list field, by field name (upstream's `patchMergeKey` struct tags).
-fn merge_key(field: &str) -> Option<&'static str> {
+use crate::schema::{self, PatchStrategy, Shape};
+
+/// The merge key of a list field outside the schema, by field name.
+fn merge_key_by_name(field: &str) -> Option<&'static str> {
     Some(match field {
         "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets"
-        | "resourceClaims" | "readinessGates" | "schedulingGates" => match field {
-            "readinessGates" => "conditionType",
-            _ => "name",
-        },
+        | "resourceClaims" | "schedulingGates" => "name",
+        "readinessGates" => "conditionType",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "ports" => "containerPort",
@@ -25,19 +29,49 @@ fn merge_key(field: &str) -> Option<&'static str> {
     })
 }
 
-/// Primitive lists whose strategy is `merge` (union), e.g. finalizers.
-fn merges_primitives(field: &str) -> bool {
-    matches!(field, "finalizers")
+/// How one field of a typed object patches.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldPatch {
+    /// The list merges (by key, or as a set of scalars).
+    merges: bool,
+    merge_key: Option<&'static str>,
+    /// The struct type of the field's value, items or map values.
+    elem: Option<&'static str>,
+    /// Whether the field is a map with arbitrary keys (then `elem` is its values' type).
+    is_map: bool,
 }
 
-/// Applies `patch` to `doc` in place.
+fn field_patch(parent: Option<&'static str>, field: &str) -> FieldPatch {
+    match parent.and_then(schema::type_def) {
+        Some(def) if !def.opaque => match def.field(field) {
+            Some(f) => FieldPatch {
+                merges: f.patch_strategy.is_some_and(PatchStrategy::merges),
+                merge_key: f.merge_key,
+                elem: f.elem.filter(|_| !matches!(f.elem_shape, Some(Shape::Scalar))),
+                is_map: f.shape == Shape::Map,
+            },
+            None => FieldPatch::default(),
+        },
+        // Outside the schema: the conventions of the built-in types.
+        _ => FieldPatch {
+            merges: merge_key_by_name(field).is_some() || field == "finalizers",
+            merge_key: merge_key_by_name(field),
+            elem: None,
+            is_map: false,
+        },
+    }
+}
+
+/// Applies `patch` to `doc` in place, with no type known for the root.
 pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), String> {
-    merge_value(doc, patch, "")
+    apply_typed(doc, patch, None)
 }
 
-fn merge_value(doc: &mut Value, patch: &Value, field: &str) -> Result<(), String> {
+/// Applies `patch` to `doc`, an object of the schema type `root`
+/// (`io.k8s.api.apps.v1.Deployment`; see [`schema::kind_type`]).
+pub fn apply_typed(doc: &mut Value, patch: &Value, root: Option<&'static str>) -> Result<(), String> {
     match (doc.as_object_mut(), patch.as_object()) {
-        (Some(target), Some(p)) => merge_map(target, p, field),
+        (Some(target), Some(p)) => merge_map(target, p, root),
         _ => {
             *doc = strip_directives(patch);
             Ok(())
@@ -49,27 +83,28 @@ fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !k.starts_with('$') && !k.starts_with("$setElementOrder/") && !k.starts_with("$deleteFromPrimitiveList/"))
+                .filter(|(k, _)| !k.starts_with('$'))
                 .map(|(k, v)| (k.clone(), strip_directives(v)))
                 .collect(),
         ),
-        Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
+        Value::Array(a) => Value::Array(a.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect()),
         other => other.clone(),
     }
 }
 
-fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, _field: &str) -> Result<(), String> {
-    match patch.get("$patch").and_then(Value::as_str) {
-        Some("replace") => {
+fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Option<&'static str>) -> Result<(), String> {
+    match patch.get("$patch") {
+        Some(Value::String(d)) if d == "replace" => {
             *target = strip_directives(&Value::Object(patch.clone())).as_object().cloned().unwrap_or_default();
             return Ok(());
         }
-        Some("delete") => {
+        Some(Value::String(d)) if d == "delete" => {
             target.clear();
             return Ok(());
         }
-        Some("merge") | None => {}
-        Some(other) => return Err(format!("Unknown patch type: {other}")),
+        Some(Value::String(d)) if d == "merge" => {}
+        None => {}
+        Some(other) => return Err(format!("Unknown patch type: {}", other.as_str().map_or_else(|| other.to_string(), str::to_string))),
     }
     if let Some(retain) = patch.get("$retainKeys") {
         let keep: Vec<&str> = retain
@@ -94,55 +129,145 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, _field
             target.remove(key);
             continue;
         }
+        let fp = field_patch(ty, key);
         match (target.get_mut(key), value) {
-            (Some(existing @ Value::Object(_)), Value::Object(_)) => merge_value(existing, value, key)?,
-            (Some(Value::Array(existing)), Value::Array(items)) => merge_list(existing, items, key)?,
+            (Some(existing @ Value::Object(_)), Value::Object(p)) => {
+                if p.get("$patch").and_then(Value::as_str) == Some("delete") {
+                    target.remove(key);
+                    continue;
+                }
+                if fp.is_map {
+                    // A map of arbitrary keys: its values are of the element type.
+                    if let Some(m) = existing.as_object_mut() {
+                        merge_values_of_map(m, p, fp.elem)?;
+                    }
+                } else {
+                    apply_typed(existing, value, fp.elem)?;
+                }
+            }
+            (Some(Value::Array(existing)), Value::Array(items)) => merge_list(existing, items, &fp)?,
+            (_, Value::Object(p)) if p.get("$patch").and_then(Value::as_str) == Some("delete") => {
+                target.remove(key);
+            }
             _ => {
-                let v = match value {
-                    Value::Array(items) => Value::Array(
-                        items.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect(),
-                    ),
-                    other => strip_directives(other),
-                };
-                target.insert(key.clone(), v);
+                target.insert(key.clone(), strip_directives(value));
+            }
+        }
+        if let Some(order) = patch.get(&format!("$setElementOrder/{key}")).and_then(Value::as_array)
+            && let Some(Value::Array(list)) = target.get_mut(key)
+        {
+            reorder(list, order, fp.merge_key);
+        }
+    }
+    // An element order for a list the patch did not otherwise touch.
+    for (key, order) in patch.iter().filter_map(|(k, v)| Some((k.strip_prefix("$setElementOrder/")?, v.as_array()?))) {
+        if patch.contains_key(key) {
+            continue;
+        }
+        let fp = field_patch(ty, key);
+        if let Some(Value::Array(list)) = target.get_mut(key) {
+            reorder(list, order, fp.merge_key);
+        }
+    }
+    Ok(())
+}
+
+fn merge_values_of_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, elem: Option<&'static str>) -> Result<(), String> {
+    for (k, v) in patch {
+        if k.starts_with('$') {
+            continue;
+        }
+        if v.is_null() {
+            target.remove(k);
+            continue;
+        }
+        match target.get_mut(k) {
+            Some(existing @ Value::Object(_)) if v.is_object() && elem.is_some() => apply_typed(existing, v, elem)?,
+            _ => {
+                target.insert(k.clone(), strip_directives(v));
             }
         }
     }
     Ok(())
 }
 
-fn merge_list(existing: &mut Vec<Value>, items: &[Value], field: &str) -> Result<(), String> {
+/// Orders `list` as `$setElementOrder` says; items it does not name keep their relative
+/// order after the named ones.
+fn reorder(list: &mut Vec<Value>, order: &[Value], key: Option<&str>) {
+    let id = |v: &Value| -> Value {
+        match key {
+            Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
+            None => v.clone(),
+        }
+    };
+    let wanted: Vec<Value> = order.iter().map(|o| match key {
+        Some(k) => o.get(k).cloned().unwrap_or(Value::Null),
+        None => o.clone(),
+    }).collect();
+    let mut named = Vec::new();
+    let mut rest = Vec::new();
+    let mut items: Vec<Option<Value>> = list.drain(..).map(Some).collect();
+    for w in &wanted {
+        if let Some(slot) = items.iter_mut().find(|i| i.as_ref().is_some_and(|v| id(v) == *w)) {
+            named.extend(slot.take());
+        }
+    }
+    rest.extend(items.into_iter().flatten());
+    list.extend(named);
+    list.extend(rest);
+}
+
+fn merge_list(existing: &mut Vec<Value>, items: &[Value], fp: &FieldPatch) -> Result<(), String> {
     if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
         *existing = items.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect();
         return Ok(());
     }
-    let all_objects = items.iter().all(Value::is_object) && existing.iter().all(Value::is_object);
-    match merge_key(field) {
-        Some(key) if all_objects => {
+    if !fp.merges {
+        *existing = items.iter().map(strip_directives).collect();
+        return Ok(());
+    }
+    match fp.merge_key {
+        Some(key) => {
             for item in items {
+                if !item.is_object() {
+                    return Err(format!("merging an object in json but data type is not struct, instead is: {}", json_kind(item)));
+                }
                 let id = item.get(key);
-                let pos = id.and_then(|id| existing.iter().position(|e| e.get(key) == Some(id)));
+                let Some(id) = id else {
+                    return Err(format!("map: {item} does not contain declared merge key: {key}"));
+                };
+                let pos = existing.iter().position(|e| e.get(key) == Some(id));
                 let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
                 match (pos, delete) {
                     (Some(i), true) => {
                         existing.remove(i);
                     }
                     (None, true) => {}
-                    (Some(i), false) => merge_value(&mut existing[i], item, field)?,
+                    (Some(i), false) => apply_typed(&mut existing[i], item, fp.elem)?,
                     (None, false) => existing.push(strip_directives(item)),
                 }
             }
         }
-        _ if merges_primitives(field) => {
+        None => {
             for item in items {
                 if !existing.contains(item) {
                     existing.push(item.clone());
                 }
             }
         }
-        _ => *existing = items.iter().map(strip_directives).collect(),
     }
     Ok(())
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "float64",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "slice",
+        Value::Object(_) => "map",
+        Value::Null => "nil",
+    }
 }
 
 #[cfg(test)]
@@ -175,5 +300,18 @@ mod tests {
         let mut doc = json!({"metadata": {"finalizers": ["a", "b"]}});
         apply(&mut doc, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).expect("applies");
         assert_eq!(doc["metadata"]["finalizers"], json!(["b"]));
+    }
+
+    #[test]
+    fn merge_keys_come_from_the_schema() {
+        // Service ports merge by port, container ports by containerPort.
+        let svc = schema::kind_type("", "v1", "Service");
+        let mut doc = json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}});
+        apply_typed(&mut doc, &json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}), svc).expect("applies");
+        assert_eq!(doc["spec"]["ports"], json!([{"port": 80, "targetPort": 9090}, {"port": 443}]));
+        let mut doc = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        let pod = schema::kind_type("", "v1", "Pod");
+        apply_typed(&mut doc, &json!({"$setElementOrder/spec": [], "spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}], "containers": [{"name": "a", "image": "x"}]}}), pod).expect("applies");
+        assert_eq!(doc["spec"]["containers"], json!([{"name": "b"}, {"name": "a", "image": "x"}]));
     }
 }

@@ -11,20 +11,20 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["uid", "kind", "resource", "operation", "userInfo"],
         fields: &[
             FieldDef { name: "dryRun", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
-            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "oldObject", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "operation", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "options", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "oldObject", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "operation", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "options", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "requestKind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), ..FieldDef::EMPTY },
             FieldDef { name: "requestResource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), ..FieldDef::EMPTY },
             FieldDef { name: "requestSubResource", ..FieldDef::EMPTY },
-            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subResource", ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -32,12 +32,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admission.v1.AdmissionResponse",
         required: &["uid", "allowed"],
         fields: &[
-            FieldDef { name: "allowed", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "allowed", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "auditAnnotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "patch", ..FieldDef::EMPTY },
             FieldDef { name: "patchType", ..FieldDef::EMPTY },
             FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "warnings", shape: Shape::List, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -57,20 +57,20 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["uid", "kind", "resource", "operation", "userInfo"],
         fields: &[
             FieldDef { name: "dryRun", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
-            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "oldObject", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "operation", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "options", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "oldObject", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "operation", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "options", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "requestKind", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind"), ..FieldDef::EMPTY },
             FieldDef { name: "requestResource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), ..FieldDef::EMPTY },
             FieldDef { name: "requestSubResource", ..FieldDef::EMPTY },
-            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subResource", ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -78,12 +78,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admission.v1beta1.AdmissionResponse",
         required: &["uid", "allowed"],
         fields: &[
-            FieldDef { name: "allowed", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "allowed", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "auditAnnotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "patch", ..FieldDef::EMPTY },
             FieldDef { name: "patchType", ..FieldDef::EMPTY },
             FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "warnings", shape: Shape::List, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -102,8 +102,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1.AuditAnnotation",
         required: &["key", "valueExpression"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -111,8 +111,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1.ExpressionWarning",
         required: &["fieldRef", "warning"],
         fields: &[
-            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "warning", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "warning", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -120,8 +120,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1.MatchCondition",
         required: &["name", "expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -142,11 +142,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "clientConfig", "sideEffects", "admissionReviewVersions"],
         fields: &[
             FieldDef { name: "admissionReviewVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.WebhookClientConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.WebhookClientConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "failurePolicy", enum_type: Some("io.k8s.api.admissionregistration.v1.FailurePolicyType"), ..FieldDef::EMPTY },
             FieldDef { name: "matchConditions", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.MatchCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "matchPolicy", enum_type: Some("io.k8s.api.admissionregistration.v1.MatchPolicyType"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespaceSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "objectSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "reinvocationPolicy", enum_type: Some("io.k8s.api.admissionregistration.v1.ReinvocationPolicyType"), ..FieldDef::EMPTY },
@@ -161,7 +161,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "webhooks", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.MutatingWebhook"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -173,7 +173,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -235,8 +235,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1.ServiceReference",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "port", ..FieldDef::EMPTY },
         ],
@@ -254,9 +254,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -265,8 +265,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -277,7 +277,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -298,7 +298,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -329,11 +329,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "clientConfig", "sideEffects", "admissionReviewVersions"],
         fields: &[
             FieldDef { name: "admissionReviewVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.WebhookClientConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1.WebhookClientConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "failurePolicy", enum_type: Some("io.k8s.api.admissionregistration.v1.FailurePolicyType"), ..FieldDef::EMPTY },
             FieldDef { name: "matchConditions", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.MatchCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "matchPolicy", enum_type: Some("io.k8s.api.admissionregistration.v1.MatchPolicyType"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespaceSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "objectSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
@@ -347,7 +347,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "webhooks", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingWebhook"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -359,7 +359,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -367,7 +367,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1.Validation",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "messageExpression", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
@@ -379,8 +379,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "expression"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -404,8 +404,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1alpha1.AuditAnnotation",
         required: &["key", "valueExpression"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -413,8 +413,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1alpha1.ExpressionWarning",
         required: &["fieldRef", "warning"],
         fields: &[
-            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "warning", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "warning", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -429,8 +429,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1alpha1.MatchCondition",
         required: &["name", "expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -451,8 +451,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -461,8 +461,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -473,7 +473,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -493,7 +493,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -516,7 +516,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "applyConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ApplyConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "jsonPatch", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.JSONPatch"), ..FieldDef::EMPTY },
-            FieldDef { name: "patchType", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.admissionregistration.v1alpha1.PatchType"), ..FieldDef::EMPTY },
+            FieldDef { name: "patchType", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.admissionregistration.v1alpha1.PatchType"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -565,9 +565,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -576,8 +576,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -588,7 +588,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -609,7 +609,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -639,7 +639,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1alpha1.Validation",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "messageExpression", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
@@ -650,8 +650,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1alpha1.Variable",
         required: &["name", "expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -659,8 +659,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1beta1.AuditAnnotation",
         required: &["key", "valueExpression"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "valueExpression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -668,8 +668,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1beta1.ExpressionWarning",
         required: &["fieldRef", "warning"],
         fields: &[
-            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "warning", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "fieldRef", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "warning", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -677,8 +677,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1beta1.MatchCondition",
         required: &["name", "expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -699,11 +699,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "clientConfig"],
         fields: &[
             FieldDef { name: "admissionReviewVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.WebhookClientConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.WebhookClientConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "failurePolicy", ..FieldDef::EMPTY },
             FieldDef { name: "matchConditions", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.MatchCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "matchPolicy", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespaceSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "objectSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "reinvocationPolicy", ..FieldDef::EMPTY },
@@ -718,7 +718,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "webhooks", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.MutatingWebhook"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -730,7 +730,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.MutatingWebhookConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -771,8 +771,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1beta1.ServiceReference",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "port", ..FieldDef::EMPTY },
         ],
@@ -790,9 +790,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -801,8 +801,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -813,7 +813,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -834,7 +834,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -865,11 +865,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "clientConfig"],
         fields: &[
             FieldDef { name: "admissionReviewVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.WebhookClientConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "clientConfig", shape: Shape::Struct, elem: Some("io.k8s.api.admissionregistration.v1beta1.WebhookClientConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "failurePolicy", ..FieldDef::EMPTY },
             FieldDef { name: "matchConditions", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.MatchCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "matchPolicy", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespaceSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "objectSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1.RuleWithOperations"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
@@ -883,7 +883,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "webhooks", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingWebhook"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -895,7 +895,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.admissionregistration.v1beta1.ValidatingWebhookConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -903,7 +903,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.admissionregistration.v1beta1.Validation",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "messageExpression", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
@@ -915,8 +915,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "expression"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -945,9 +945,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -955,12 +955,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition",
         required: &["type", "status", "reason", "message"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", required: true, ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
-            FieldDef { name: "reason", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "reason", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -971,7 +971,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apiserverinternal.v1alpha1.StorageVersion"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -993,10 +993,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["revision"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "revision", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "revision", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1007,7 +1007,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.ControllerRevision"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1016,9 +1016,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1026,11 +1026,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1.DaemonSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1041,7 +1041,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.DaemonSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1052,8 +1052,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DaemonSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1063,11 +1063,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.DaemonSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberAvailable", ..FieldDef::EMPTY },
-            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "numberReady", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberReady", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberUnavailable", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "updatedNumberScheduled", ..FieldDef::EMPTY },
@@ -1087,9 +1087,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1097,12 +1097,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1.DeploymentCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1113,7 +1113,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.Deployment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1127,8 +1127,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1160,9 +1160,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.ReplicaSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.ReplicaSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.ReplicaSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.ReplicaSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1170,11 +1170,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1.ReplicaSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1185,7 +1185,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.ReplicaSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1196,7 +1196,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1209,7 +1209,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fullyLabeledReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "terminatingReplicas", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1243,9 +1243,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1253,11 +1253,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1.StatefulSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1268,14 +1268,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.StatefulSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.apps.v1.StatefulSetOrdinals",
         fields: &[
-            FieldDef { name: "start", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "start", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1298,9 +1298,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "serviceName", default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "serviceName", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1.StatefulSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeClaimTemplates", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaim"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1309,14 +1309,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1.StatefulSetStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "availableReplicas", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "availableReplicas", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.apps.v1.StatefulSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "currentRevision", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "updateRevision", ..FieldDef::EMPTY },
             FieldDef { name: "updatedReplicas", ..FieldDef::EMPTY },
         ],
@@ -1335,10 +1335,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["revision"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "revision", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "revision", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1349,7 +1349,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta1.ControllerRevision"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1358,9 +1358,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1368,12 +1368,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta1.DeploymentCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1384,7 +1384,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta1.Deployment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1394,8 +1394,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.RollbackConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.RollbackConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "updatedAnnotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1411,8 +1411,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.RollbackConfig"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1467,9 +1467,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.ScaleSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.ScaleStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.ScaleSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.ScaleStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1484,7 +1484,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta1.ScaleStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "targetSelector", ..FieldDef::EMPTY },
         ],
@@ -1495,9 +1495,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1505,11 +1505,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta1.StatefulSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1520,14 +1520,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta1.StatefulSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.apps.v1beta1.StatefulSetOrdinals",
         fields: &[
-            FieldDef { name: "start", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "start", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1550,9 +1550,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "serviceName", default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "serviceName", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeClaimTemplates", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaim"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1561,14 +1561,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta1.StatefulSetStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "availableReplicas", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "availableReplicas", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta1.StatefulSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "currentRevision", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "updateRevision", ..FieldDef::EMPTY },
             FieldDef { name: "updatedReplicas", ..FieldDef::EMPTY },
         ],
@@ -1587,10 +1587,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["revision"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "revision", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "revision", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1601,7 +1601,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.ControllerRevision"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1610,9 +1610,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1620,11 +1620,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.DaemonSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1635,7 +1635,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.DaemonSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1646,8 +1646,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1657,11 +1657,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.DaemonSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberAvailable", ..FieldDef::EMPTY },
-            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "numberReady", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberReady", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberUnavailable", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "updatedNumberScheduled", ..FieldDef::EMPTY },
@@ -1681,9 +1681,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1691,12 +1691,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.DeploymentCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1707,7 +1707,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.Deployment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1721,8 +1721,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1754,9 +1754,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ReplicaSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ReplicaSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ReplicaSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ReplicaSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1764,11 +1764,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.ReplicaSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1779,7 +1779,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.ReplicaSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1790,7 +1790,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1803,7 +1803,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fullyLabeledReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "terminatingReplicas", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1837,9 +1837,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ScaleSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ScaleStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ScaleSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.ScaleStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1854,7 +1854,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.ScaleStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Map, elem_shape: Some(Shape::Scalar), map_type: Some(MapType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "targetSelector", ..FieldDef::EMPTY },
         ],
@@ -1865,9 +1865,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1875,11 +1875,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.StatefulSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1890,14 +1890,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.StatefulSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.apps.v1beta2.StatefulSetOrdinals",
         fields: &[
-            FieldDef { name: "start", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "start", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1920,9 +1920,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "serviceName", default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "serviceName", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeClaimTemplates", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaim"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -1931,14 +1931,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.apps.v1beta2.StatefulSetStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "availableReplicas", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "availableReplicas", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.apps.v1beta2.StatefulSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "currentRevision", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "updateRevision", ..FieldDef::EMPTY },
             FieldDef { name: "updatedReplicas", ..FieldDef::EMPTY },
         ],
@@ -1967,15 +1967,15 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.SelfSubjectReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.SelfSubjectReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.authentication.v1.SelfSubjectReviewStatus",
         fields: &[
-            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -1985,9 +1985,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenRequestSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenRequestStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenRequestSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenRequestStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2005,8 +2005,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.authentication.v1.TokenRequestStatus",
         required: &["token", "expirationTimestamp"],
         fields: &[
-            FieldDef { name: "expirationTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "token", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expirationTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "token", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2016,9 +2016,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.TokenReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2036,7 +2036,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "audiences", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "authenticated", ..FieldDef::EMPTY },
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2055,15 +2055,15 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1alpha1.SelfSubjectReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1alpha1.SelfSubjectReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.authentication.v1alpha1.SelfSubjectReviewStatus",
         fields: &[
-            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2072,15 +2072,15 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.SelfSubjectReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.SelfSubjectReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.authentication.v1beta1.SelfSubjectReviewStatus",
         fields: &[
-            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "userInfo", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1.UserInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2090,9 +2090,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.TokenReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.TokenReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.TokenReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.TokenReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2110,7 +2110,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "audiences", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "authenticated", ..FieldDef::EMPTY },
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.UserInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.authentication.v1beta1.UserInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2146,9 +2146,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2201,9 +2201,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2221,9 +2221,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectRulesReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectRulesReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2240,9 +2240,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2262,7 +2262,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.authorization.v1.SubjectAccessReviewStatus",
         required: &["allowed"],
         fields: &[
-            FieldDef { name: "allowed", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "allowed", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "denied", ..FieldDef::EMPTY },
             FieldDef { name: "evaluationError", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
@@ -2274,7 +2274,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resourceRules", "nonResourceRules", "incomplete"],
         fields: &[
             FieldDef { name: "evaluationError", ..FieldDef::EMPTY },
-            FieldDef { name: "incomplete", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "incomplete", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "nonResourceRules", shape: Shape::List, elem: Some("io.k8s.api.authorization.v1.NonResourceRule"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "resourceRules", shape: Shape::List, elem: Some("io.k8s.api.authorization.v1.ResourceRule"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -2286,9 +2286,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2341,9 +2341,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SelfSubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SelfSubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2361,9 +2361,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SelfSubjectRulesReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectRulesReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SelfSubjectRulesReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectRulesReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2380,9 +2380,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2402,7 +2402,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.authorization.v1beta1.SubjectAccessReviewStatus",
         required: &["allowed"],
         fields: &[
-            FieldDef { name: "allowed", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "allowed", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "denied", ..FieldDef::EMPTY },
             FieldDef { name: "evaluationError", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
@@ -2414,7 +2414,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resourceRules", "nonResourceRules", "incomplete"],
         fields: &[
             FieldDef { name: "evaluationError", ..FieldDef::EMPTY },
-            FieldDef { name: "incomplete", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "incomplete", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "nonResourceRules", shape: Shape::List, elem: Some("io.k8s.api.authorization.v1beta1.NonResourceRule"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "resourceRules", shape: Shape::List, elem: Some("io.k8s.api.authorization.v1beta1.ResourceRule"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -2426,8 +2426,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2436,9 +2436,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2449,7 +2449,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2457,9 +2457,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec",
         required: &["scaleTargetRef", "maxReplicas"],
         fields: &[
-            FieldDef { name: "maxReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "maxReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "minReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "targetCPUUtilizationPercentage", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2469,8 +2469,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["currentReplicas", "desiredReplicas"],
         fields: &[
             FieldDef { name: "currentCPUUtilizationPercentage", ..FieldDef::EMPTY },
-            FieldDef { name: "currentReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "lastScaleTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
@@ -2481,9 +2481,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.ScaleSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.ScaleStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.ScaleSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v1.ScaleStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2498,7 +2498,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v1.ScaleStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2507,9 +2507,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ContainerResourceMetricSource",
         required: &["name", "target", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2517,9 +2517,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ContainerResourceMetricStatus",
         required: &["name", "current", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2528,8 +2528,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2537,8 +2537,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ExternalMetricSource",
         required: &["metric", "target"],
         fields: &[
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2546,8 +2546,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ExternalMetricStatus",
         required: &["metric", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2555,9 +2555,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.HPAScalingPolicy",
         required: &["type", "value", "periodSeconds"],
         fields: &[
-            FieldDef { name: "periodSeconds", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "periodSeconds", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2576,9 +2576,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2594,11 +2594,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2609,7 +2609,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2618,10 +2618,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["scaleTargetRef", "maxReplicas"],
         fields: &[
             FieldDef { name: "behavior", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior"), ..FieldDef::EMPTY },
-            FieldDef { name: "maxReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "maxReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "metrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2.MetricSpec"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "minReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2632,7 +2632,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentMetrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2.MetricStatus"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "lastScaleTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
@@ -2642,7 +2642,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.MetricIdentifier",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2656,7 +2656,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.ObjectMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.PodsMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.ResourceMetricSource"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2669,7 +2669,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.ObjectMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.PodsMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.ResourceMetricStatus"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2679,7 +2679,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "averageUtilization", ..FieldDef::EMPTY },
             FieldDef { name: "averageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2697,9 +2697,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ObjectMetricSource",
         required: &["describedObject", "target", "metric"],
         fields: &[
-            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2707,9 +2707,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ObjectMetricStatus",
         required: &["metric", "current", "describedObject"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2717,8 +2717,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.PodsMetricSource",
         required: &["metric", "target"],
         fields: &[
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2726,8 +2726,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.PodsMetricStatus",
         required: &["metric", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2735,8 +2735,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ResourceMetricSource",
         required: &["name", "target"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2744,8 +2744,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2.ResourceMetricStatus",
         required: &["name", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2753,8 +2753,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.ContainerResourceMetricSource",
         required: &["name", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "targetAverageUtilization", ..FieldDef::EMPTY },
             FieldDef { name: "targetAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
         ],
@@ -2764,10 +2764,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.ContainerResourceMetricStatus",
         required: &["name", "currentAverageValue", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "currentAverageUtilization", ..FieldDef::EMPTY },
-            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2776,8 +2776,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2785,7 +2785,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.ExternalMetricSource",
         required: &["metricName"],
         fields: &[
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "metricSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "targetAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
             FieldDef { name: "targetValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
@@ -2797,8 +2797,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["metricName", "currentValue"],
         fields: &[
             FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "currentValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "currentValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "metricSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2808,9 +2808,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2818,11 +2818,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2833,7 +2833,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscaler"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2841,10 +2841,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerSpec",
         required: &["scaleTargetRef", "maxReplicas"],
         fields: &[
-            FieldDef { name: "maxReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "maxReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "metrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta1.MetricSpec"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "minReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2854,8 +2854,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerCondition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentMetrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta1.MetricStatus"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "lastScaleTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
@@ -2870,7 +2870,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.ObjectMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.PodsMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.ResourceMetricSource"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2883,7 +2883,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.ObjectMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.PodsMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.ResourceMetricStatus"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2892,10 +2892,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["target", "metricName", "targetValue"],
         fields: &[
             FieldDef { name: "averageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "targetValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "targetValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2904,10 +2904,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["target", "metricName", "currentValue"],
         fields: &[
             FieldDef { name: "averageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "currentValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "currentValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta1.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2915,9 +2915,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.PodsMetricSource",
         required: &["metricName", "targetAverageValue"],
         fields: &[
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "targetAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "targetAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2925,8 +2925,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.PodsMetricStatus",
         required: &["metricName", "currentAverageValue"],
         fields: &[
-            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "metricName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metricName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -2935,7 +2935,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta1.ResourceMetricSource",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "targetAverageUtilization", ..FieldDef::EMPTY },
             FieldDef { name: "targetAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
         ],
@@ -2946,8 +2946,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "currentAverageValue"],
         fields: &[
             FieldDef { name: "currentAverageUtilization", ..FieldDef::EMPTY },
-            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "currentAverageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2955,9 +2955,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ContainerResourceMetricSource",
         required: &["name", "target", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2965,9 +2965,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ContainerResourceMetricStatus",
         required: &["name", "current", "container"],
         fields: &[
-            FieldDef { name: "container", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "container", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2976,8 +2976,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2985,8 +2985,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ExternalMetricSource",
         required: &["metric", "target"],
         fields: &[
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -2994,8 +2994,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ExternalMetricStatus",
         required: &["metric", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3003,9 +3003,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.HPAScalingPolicy",
         required: &["type", "value", "periodSeconds"],
         fields: &[
-            FieldDef { name: "periodSeconds", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "periodSeconds", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3023,9 +3023,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3041,11 +3041,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3056,7 +3056,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscaler"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3065,10 +3065,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["scaleTargetRef", "maxReplicas"],
         fields: &[
             FieldDef { name: "behavior", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerBehavior"), ..FieldDef::EMPTY },
-            FieldDef { name: "maxReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "maxReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "metrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricSpec"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "minReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "scaleTargetRef", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3078,8 +3078,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerCondition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "currentMetrics", shape: Shape::List, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricStatus"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredReplicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "lastScaleTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
@@ -3089,7 +3089,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.MetricIdentifier",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -3103,7 +3103,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.ObjectMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.PodsMetricSource"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.ResourceMetricSource"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3116,7 +3116,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "object", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.ObjectMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "pods", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.PodsMetricStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.ResourceMetricStatus"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3126,7 +3126,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "averageUtilization", ..FieldDef::EMPTY },
             FieldDef { name: "averageValue", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -3144,9 +3144,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ObjectMetricSource",
         required: &["describedObject", "target", "metric"],
         fields: &[
-            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3154,9 +3154,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ObjectMetricStatus",
         required: &["metric", "current", "describedObject"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "describedObject", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.CrossVersionObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3164,8 +3164,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.PodsMetricSource",
         required: &["metric", "target"],
         fields: &[
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3173,8 +3173,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.PodsMetricStatus",
         required: &["metric", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metric", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricIdentifier"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3182,8 +3182,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ResourceMetricSource",
         required: &["name", "target"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricTarget"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3191,8 +3191,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.autoscaling.v2beta2.ResourceMetricStatus",
         required: &["name", "current"],
         fields: &[
-            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "current", shape: Shape::Struct, elem: Some("io.k8s.api.autoscaling.v2beta2.MetricValueStatus"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3201,9 +3201,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.CronJobSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.CronJobStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.CronJobSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.CronJobStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3214,7 +3214,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.batch.v1.CronJob"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3224,8 +3224,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "concurrencyPolicy", enum_type: Some("io.k8s.api.batch.v1.ConcurrencyPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "failedJobsHistoryLimit", ..FieldDef::EMPTY },
-            FieldDef { name: "jobTemplate", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "schedule", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "jobTemplate", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "schedule", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "startingDeadlineSeconds", ..FieldDef::EMPTY },
             FieldDef { name: "successfulJobsHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "suspend", ..FieldDef::EMPTY },
@@ -3247,9 +3247,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3257,12 +3257,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.batch.v1.JobCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3273,7 +3273,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.batch.v1.Job"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3295,7 +3295,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "successPolicy", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.SuccessPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "suspend", ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "ttlSecondsAfterFinished", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -3320,8 +3320,8 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.batch.v1.JobTemplateSpec",
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3338,7 +3338,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["operator", "values"],
         fields: &[
             FieldDef { name: "containerName", ..FieldDef::EMPTY },
-            FieldDef { name: "operator", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesOperator"), ..FieldDef::EMPTY },
+            FieldDef { name: "operator", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesOperator"), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Set), item_defaults: &[Some("0")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -3347,8 +3347,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3356,7 +3356,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.batch.v1.PodFailurePolicyRule",
         required: &["action"],
         fields: &[
-            FieldDef { name: "action", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.batch.v1.PodFailurePolicyAction"), ..FieldDef::EMPTY },
+            FieldDef { name: "action", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.batch.v1.PodFailurePolicyAction"), ..FieldDef::EMPTY },
             FieldDef { name: "onExitCodes", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement"), ..FieldDef::EMPTY },
             FieldDef { name: "onPodConditions", shape: Shape::List, elem: Some("io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -3391,9 +3391,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.CronJobSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.CronJobStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.CronJobSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.CronJobStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3404,7 +3404,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.batch.v1beta1.CronJob"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3414,8 +3414,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "concurrencyPolicy", ..FieldDef::EMPTY },
             FieldDef { name: "failedJobsHistoryLimit", ..FieldDef::EMPTY },
-            FieldDef { name: "jobTemplate", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.JobTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "schedule", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "jobTemplate", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1beta1.JobTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "schedule", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "startingDeadlineSeconds", ..FieldDef::EMPTY },
             FieldDef { name: "successfulJobsHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "suspend", ..FieldDef::EMPTY },
@@ -3435,8 +3435,8 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.batch.v1beta1.JobTemplateSpec",
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.batch.v1.JobSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3446,9 +3446,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1.CertificateSigningRequestSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1.CertificateSigningRequestStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1.CertificateSigningRequestSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1.CertificateSigningRequestStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3456,12 +3456,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.certificates.v1.CertificateSigningRequestCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3472,7 +3472,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.certificates.v1.CertificateSigningRequest"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3484,7 +3484,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "extra", shape: Shape::Map, elem_shape: Some(Shape::List), item_defaults: &[None, Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "groups", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "request", required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
-            FieldDef { name: "signerName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "signerName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "uid", ..FieldDef::EMPTY },
             FieldDef { name: "usages", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], enum_type: Some("io.k8s.api.certificates.v1.KeyUsage"), enum_level: 1, ..FieldDef::EMPTY },
             FieldDef { name: "username", ..FieldDef::EMPTY },
@@ -3505,8 +3505,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3517,7 +3517,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.certificates.v1alpha1.ClusterTrustBundle"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3526,7 +3526,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["trustBundle"],
         fields: &[
             FieldDef { name: "signerName", ..FieldDef::EMPTY },
-            FieldDef { name: "trustBundle", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "trustBundle", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3536,9 +3536,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.CertificateSigningRequestSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.CertificateSigningRequestStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.CertificateSigningRequestSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.CertificateSigningRequestStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3546,12 +3546,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.certificates.v1beta1.CertificateSigningRequestCondition",
         required: &["type"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3562,7 +3562,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.certificates.v1beta1.CertificateSigningRequest"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3595,8 +3595,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3607,7 +3607,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.certificates.v1beta1.ClusterTrustBundle"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3616,7 +3616,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["trustBundle"],
         fields: &[
             FieldDef { name: "signerName", ..FieldDef::EMPTY },
-            FieldDef { name: "trustBundle", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "trustBundle", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3625,8 +3625,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1.LeaseSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1.LeaseSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3637,7 +3637,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.coordination.v1.Lease"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3659,8 +3659,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3671,7 +3671,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.coordination.v1alpha2.LeaseCandidate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3679,9 +3679,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec",
         required: &["leaseName", "binaryVersion", "strategy"],
         fields: &[
-            FieldDef { name: "binaryVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "binaryVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "emulationVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "leaseName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "leaseName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "pingTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
             FieldDef { name: "renewTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
             FieldDef { name: "strategy", required: true, ..FieldDef::EMPTY },
@@ -3693,8 +3693,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1beta1.LeaseSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1beta1.LeaseSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3703,8 +3703,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3715,7 +3715,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.coordination.v1beta1.LeaseCandidate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3723,9 +3723,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.coordination.v1beta1.LeaseCandidateSpec",
         required: &["leaseName", "binaryVersion", "strategy"],
         fields: &[
-            FieldDef { name: "binaryVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "binaryVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "emulationVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "leaseName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "leaseName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "pingTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
             FieldDef { name: "renewTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
             FieldDef { name: "strategy", required: true, ..FieldDef::EMPTY },
@@ -3739,7 +3739,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.coordination.v1beta1.Lease"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3763,7 +3763,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "partition", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "volumeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3782,7 +3782,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("localhostProfile", "LocalhostProfile")] }],
         fields: &[
             FieldDef { name: "localhostProfile", ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.AppArmorProfileType"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.AppArmorProfileType"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3790,8 +3790,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.AttachedVolume",
         required: &["name", "devicePath"],
         fields: &[
-            FieldDef { name: "devicePath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "devicePath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3800,8 +3800,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["diskName", "diskURI"],
         fields: &[
             FieldDef { name: "cachingMode", default: Some("\"ReadWrite\""), enum_type: Some("io.k8s.api.core.v1.AzureDataDiskCachingMode"), ..FieldDef::EMPTY },
-            FieldDef { name: "diskName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "diskURI", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "diskName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "diskURI", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "fsType", default: Some("\"ext4\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", default: Some("\"Shared\""), enum_type: Some("io.k8s.api.core.v1.AzureDataDiskKind"), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", default: Some("false"), ..FieldDef::EMPTY },
@@ -3813,9 +3813,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["secretName", "shareName"],
         fields: &[
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "secretName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "secretName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "secretNamespace", ..FieldDef::EMPTY },
-            FieldDef { name: "shareName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "shareName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3824,8 +3824,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["secretName", "shareName"],
         fields: &[
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "secretName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "shareName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "secretName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "shareName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3835,8 +3835,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "target", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3846,14 +3846,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "controllerExpandSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
             FieldDef { name: "controllerPublishSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "nodeExpandSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
             FieldDef { name: "nodePublishSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeStageSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "volumeAttributes", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "volumeHandle", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumeHandle", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3861,7 +3861,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.CSIVolumeSource",
         required: &["driver"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "nodePublishSecretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LocalObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
@@ -3910,7 +3910,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "volumeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3921,7 +3921,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LocalObjectReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "volumeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3939,7 +3939,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "labelSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
             FieldDef { name: "optional", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "signerName", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -3950,8 +3950,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "error", ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3961,7 +3961,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ComponentCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3972,7 +3972,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ComponentStatus"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -3984,7 +3984,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "data", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "immutable", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4001,7 +4001,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["key"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "name", default: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "optional", ..FieldDef::EMPTY },
         ],
@@ -4014,7 +4014,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ConfigMap"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4022,9 +4022,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ConfigMapNodeConfigSource",
         required: &["namespace", "name", "kubeletConfigKey"],
         fields: &[
-            FieldDef { name: "kubeletConfigKey", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kubeletConfigKey", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "resourceVersion", ..FieldDef::EMPTY },
             FieldDef { name: "uid", ..FieldDef::EMPTY },
         ],
@@ -4061,11 +4061,11 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "imagePullPolicy", enum_type: Some("io.k8s.api.core.v1.PullPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "lifecycle", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Lifecycle"), ..FieldDef::EMPTY },
             FieldDef { name: "livenessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "ports", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerPort"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("containerPort"), list_type: Some(ListType::Map), list_map_keys: &["containerPort", "protocol"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "readinessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
             FieldDef { name: "resizePolicy", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerResizePolicy"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "restartPolicy", ..FieldDef::EMPTY },
             FieldDef { name: "securityContext", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecurityContext"), ..FieldDef::EMPTY },
             FieldDef { name: "startupProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
@@ -4092,7 +4092,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ContainerPort",
         required: &["containerPort"],
         fields: &[
-            FieldDef { name: "containerPort", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "containerPort", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "hostIP", ..FieldDef::EMPTY },
             FieldDef { name: "hostPort", ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
@@ -4104,8 +4104,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ContainerResizePolicy",
         required: &["resourceName", "restartPolicy"],
         fields: &[
-            FieldDef { name: "resourceName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "restartPolicy", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resourceName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "restartPolicy", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4121,7 +4121,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.core.v1.ContainerStateRunning",
         fields: &[
-            FieldDef { name: "startedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "startedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4130,12 +4130,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["exitCode"],
         fields: &[
             FieldDef { name: "containerID", ..FieldDef::EMPTY },
-            FieldDef { name: "exitCode", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "finishedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "exitCode", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "finishedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "signal", ..FieldDef::EMPTY },
-            FieldDef { name: "startedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "startedAt", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4154,15 +4154,15 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "allocatedResources", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
             FieldDef { name: "allocatedResourcesStatus", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ResourceStatus"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "containerID", ..FieldDef::EMPTY },
-            FieldDef { name: "image", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "imageID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "lastState", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ContainerState"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "ready", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "image", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "imageID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "lastState", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ContainerState"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "ready", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), ..FieldDef::EMPTY },
-            FieldDef { name: "restartCount", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "restartCount", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "started", ..FieldDef::EMPTY },
-            FieldDef { name: "state", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ContainerState"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "state", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ContainerState"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "stopSignal", enum_type: Some("io.k8s.api.core.v1.Signal"), ..FieldDef::EMPTY },
             FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ContainerUser"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeMounts", shape: Shape::List, elem: Some("io.k8s.api.core.v1.VolumeMountStatus"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("mountPath"), list_type: Some(ListType::Map), list_map_keys: &["mountPath"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
@@ -4180,7 +4180,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.DaemonEndpoint",
         required: &["Port"],
         fields: &[
-            FieldDef { name: "Port", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "Port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4197,7 +4197,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "fieldRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectFieldSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "mode", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "resourceFieldRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceFieldSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4224,7 +4224,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "hostname", ..FieldDef::EMPTY },
-            FieldDef { name: "ip", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "ip", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
             FieldDef { name: "targetRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), ..FieldDef::EMPTY },
         ],
@@ -4237,7 +4237,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "appProtocol", ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "protocol", enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4256,7 +4256,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subsets", shape: Shape::List, elem: Some("io.k8s.api.core.v1.EndpointSubset"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4268,7 +4268,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Endpoints"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4285,7 +4285,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.EnvVar",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "value", ..FieldDef::EMPTY },
             FieldDef { name: "valueFrom", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EnvVarSource"), ..FieldDef::EMPTY },
         ],
@@ -4313,11 +4313,11 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "imagePullPolicy", enum_type: Some("io.k8s.api.core.v1.PullPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "lifecycle", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Lifecycle"), ..FieldDef::EMPTY },
             FieldDef { name: "livenessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "ports", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerPort"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("containerPort"), list_type: Some(ListType::Map), list_map_keys: &["containerPort", "protocol"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "readinessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
             FieldDef { name: "resizePolicy", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerResizePolicy"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "restartPolicy", ..FieldDef::EMPTY },
             FieldDef { name: "securityContext", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecurityContext"), ..FieldDef::EMPTY },
             FieldDef { name: "startupProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
@@ -4345,11 +4345,11 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "imagePullPolicy", enum_type: Some("io.k8s.api.core.v1.PullPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "lifecycle", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Lifecycle"), ..FieldDef::EMPTY },
             FieldDef { name: "livenessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "ports", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerPort"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("containerPort"), list_type: Some(ListType::Map), list_map_keys: &["containerPort", "protocol"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "readinessProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
             FieldDef { name: "resizePolicy", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerResizePolicy"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceRequirements"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "restartPolicy", ..FieldDef::EMPTY },
             FieldDef { name: "securityContext", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecurityContext"), ..FieldDef::EMPTY },
             FieldDef { name: "startupProbe", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.Probe"), ..FieldDef::EMPTY },
@@ -4378,19 +4378,19 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "action", ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
-            FieldDef { name: "firstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "involvedObject", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "firstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "involvedObject", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "lastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "related", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "reportingComponent", default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "reportingInstance", default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "reportingComponent", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "reportingInstance", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "series", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSeries"), ..FieldDef::EMPTY },
-            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "type", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4402,7 +4402,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Event"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4410,7 +4410,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.EventSeries",
         fields: &[
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4444,7 +4444,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.FlexPersistentVolumeSource",
         required: &["driver"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "options", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
@@ -4456,7 +4456,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.FlexVolumeSource",
         required: &["driver"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "options", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
@@ -4478,7 +4478,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "partition", ..FieldDef::EMPTY },
-            FieldDef { name: "pdName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pdName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4487,7 +4487,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.GRPCAction",
         required: &["port"],
         fields: &[
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "service", default: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4497,7 +4497,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["repository"],
         fields: &[
             FieldDef { name: "directory", ..FieldDef::EMPTY },
-            FieldDef { name: "repository", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "repository", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "revision", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4506,9 +4506,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.GlusterfsPersistentVolumeSource",
         required: &["endpoints", "path"],
         fields: &[
-            FieldDef { name: "endpoints", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "endpoints", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "endpointsNamespace", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4517,8 +4517,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.GlusterfsVolumeSource",
         required: &["endpoints", "path"],
         fields: &[
-            FieldDef { name: "endpoints", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "endpoints", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4530,7 +4530,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "host", ..FieldDef::EMPTY },
             FieldDef { name: "httpHeaders", shape: Shape::List, elem: Some("io.k8s.api.core.v1.HTTPHeader"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
-            FieldDef { name: "port", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "port", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), required: true, zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "scheme", enum_type: Some("io.k8s.api.core.v1.URIScheme"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4539,8 +4539,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.HTTPHeader",
         required: &["name", "value"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4549,7 +4549,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["ip"],
         fields: &[
             FieldDef { name: "hostnames", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "ip", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "ip", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4557,7 +4557,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.HostIP",
         required: &["ip"],
         fields: &[
-            FieldDef { name: "ip", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "ip", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4565,7 +4565,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.HostPathVolumeSource",
         required: &["path"],
         fields: &[
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "type", enum_type: Some("io.k8s.api.core.v1.HostPathType"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4578,13 +4578,13 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "chapAuthSession", ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "initiatorName", ..FieldDef::EMPTY },
-            FieldDef { name: "iqn", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "iqn", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "iscsiInterface", default: Some("\"default\""), ..FieldDef::EMPTY },
-            FieldDef { name: "lun", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "lun", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "portals", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "targetPortal", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "targetPortal", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4596,13 +4596,13 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "chapAuthSession", ..FieldDef::EMPTY },
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "initiatorName", ..FieldDef::EMPTY },
-            FieldDef { name: "iqn", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "iqn", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "iscsiInterface", default: Some("\"default\""), ..FieldDef::EMPTY },
-            FieldDef { name: "lun", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "lun", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "portals", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LocalObjectReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "targetPortal", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "targetPortal", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4618,9 +4618,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.KeyToPath",
         required: &["key", "path"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "mode", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4648,8 +4648,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LimitRangeSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LimitRangeSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4662,7 +4662,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "max", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
             FieldDef { name: "maxLimitRequestRatio", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
             FieldDef { name: "min", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4673,7 +4673,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.LimitRange"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4689,9 +4689,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.LinuxContainerUser",
         required: &["uid", "gid"],
         fields: &[
-            FieldDef { name: "gid", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "gid", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "supplementalGroups", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("0")], ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4702,7 +4702,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), elem_shape: Some(Shape::Opaque), required: true, ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4736,7 +4736,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["path"],
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4744,7 +4744,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ModifyVolumeStatus",
         required: &["status"],
         fields: &[
-            FieldDef { name: "status", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.PersistentVolumeClaimModifyVolumeStatus"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.PersistentVolumeClaimModifyVolumeStatus"), ..FieldDef::EMPTY },
             FieldDef { name: "targetVolumeAttributesClassName", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4753,9 +4753,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NFSVolumeSource",
         required: &["server", "path"],
         fields: &[
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "server", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "server", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4764,9 +4764,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NamespaceSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NamespaceStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NamespaceSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NamespaceStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4774,11 +4774,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NamespaceCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4789,7 +4789,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Namespace"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4813,9 +4813,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4823,8 +4823,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NodeAddress",
         required: &["type", "address"],
         fields: &[
-            FieldDef { name: "address", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "address", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4840,12 +4840,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NodeCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastHeartbeatTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastHeartbeatTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4869,7 +4869,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.core.v1.NodeDaemonEndpoints",
         fields: &[
-            FieldDef { name: "kubeletEndpoint", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.DaemonEndpoint"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "kubeletEndpoint", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.DaemonEndpoint"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4887,7 +4887,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Node"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4904,7 +4904,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NodeRuntimeHandler",
         fields: &[
             FieldDef { name: "features", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeRuntimeHandlerFeatures"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -4929,8 +4929,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NodeSelectorRequirement",
         required: &["key", "operator"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "operator", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.NodeSelectorOperator"), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "operator", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.NodeSelectorOperator"), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -4965,10 +4965,10 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "capacity", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.core.v1.NodeCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "config", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeConfigStatus"), ..FieldDef::EMPTY },
-            FieldDef { name: "daemonEndpoints", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeDaemonEndpoints"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "daemonEndpoints", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeDaemonEndpoints"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "features", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeFeatures"), ..FieldDef::EMPTY },
             FieldDef { name: "images", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ContainerImage"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "nodeInfo", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSystemInfo"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeInfo", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSystemInfo"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "phase", enum_type: Some("io.k8s.api.core.v1.NodePhase"), ..FieldDef::EMPTY },
             FieldDef { name: "runtimeHandlers", shape: Shape::List, elem: Some("io.k8s.api.core.v1.NodeRuntimeHandler"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "volumesAttached", shape: Shape::List, elem: Some("io.k8s.api.core.v1.AttachedVolume"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
@@ -4987,17 +4987,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.NodeSystemInfo",
         required: &["machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture"],
         fields: &[
-            FieldDef { name: "architecture", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "bootID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "containerRuntimeVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kernelVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kubeProxyVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kubeletVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "machineID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "operatingSystem", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "osImage", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "architecture", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "bootID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "containerRuntimeVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kernelVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kubeProxyVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kubeletVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "machineID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "operatingSystem", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "osImage", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "swap", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSwapStatus"), ..FieldDef::EMPTY },
-            FieldDef { name: "systemUUID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "systemUUID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5007,7 +5007,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "fieldPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "fieldPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5030,9 +5030,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5041,9 +5041,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5051,12 +5051,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PersistentVolumeClaimCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5067,7 +5067,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaim"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5077,7 +5077,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "accessModes", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], enum_type: Some("io.k8s.api.core.v1.PersistentVolumeAccessMode"), enum_level: 1, ..FieldDef::EMPTY },
             FieldDef { name: "dataSource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.TypedLocalObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "dataSourceRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.TypedObjectReference"), ..FieldDef::EMPTY },
-            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.VolumeResourceRequirements"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resources", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.VolumeResourceRequirements"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "storageClassName", ..FieldDef::EMPTY },
             FieldDef { name: "volumeAttributesClassName", ..FieldDef::EMPTY },
@@ -5104,8 +5104,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PersistentVolumeClaimTemplate",
         required: &["spec"],
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5113,7 +5113,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource",
         required: &["claimName"],
         fields: &[
-            FieldDef { name: "claimName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "claimName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5125,7 +5125,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PersistentVolume"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5209,7 +5209,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["pdID"],
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
-            FieldDef { name: "pdID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pdID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5218,9 +5218,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5241,7 +5241,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "mismatchLabelKeys", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "namespaceSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "namespaces", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "topologyKey", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "topologyKey", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5270,13 +5270,13 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastProbeTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5316,7 +5316,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodIP",
         required: &["ip"],
         fields: &[
-            FieldDef { name: "ip", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "ip", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5327,7 +5327,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Pod"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5353,7 +5353,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodOS",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5379,7 +5379,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodReadinessGate",
         required: &["conditionType"],
         fields: &[
-            FieldDef { name: "conditionType", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "conditionType", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5387,7 +5387,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodResourceClaim",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "resourceClaimName", ..FieldDef::EMPTY },
             FieldDef { name: "resourceClaimTemplateName", ..FieldDef::EMPTY },
         ],
@@ -5397,7 +5397,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodResourceClaimStatus",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "resourceClaimName", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5406,7 +5406,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PodSchedulingGate",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5504,8 +5504,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5514,8 +5514,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5526,15 +5526,15 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.PodTemplate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.core.v1.PodTemplateSpec",
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5543,8 +5543,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["port", "protocol"],
         fields: &[
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "protocol", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "protocol", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5554,7 +5554,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "volumeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5562,8 +5562,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.PreferredSchedulingTerm",
         required: &["weight", "preference"],
         fields: &[
-            FieldDef { name: "preference", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelectorTerm"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "weight", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "preference", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelectorTerm"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "weight", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5607,10 +5607,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "group", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
-            FieldDef { name: "registry", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "registry", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "tenant", ..FieldDef::EMPTY },
             FieldDef { name: "user", ..FieldDef::EMPTY },
-            FieldDef { name: "volume", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volume", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5619,7 +5619,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["monitors", "image"],
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
-            FieldDef { name: "image", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "image", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "keyring", default: Some("\"/etc/ceph/keyring\""), ..FieldDef::EMPTY },
             FieldDef { name: "monitors", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "pool", default: Some("\"rbd\""), ..FieldDef::EMPTY },
@@ -5634,7 +5634,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["monitors", "image"],
         fields: &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
-            FieldDef { name: "image", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "image", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "keyring", default: Some("\"/etc/ceph/keyring\""), ..FieldDef::EMPTY },
             FieldDef { name: "monitors", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "pool", default: Some("\"rbd\""), ..FieldDef::EMPTY },
@@ -5651,8 +5651,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "data", required: true, ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "range", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "range", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5661,9 +5661,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ReplicationControllerSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ReplicationControllerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ReplicationControllerSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ReplicationControllerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5671,11 +5671,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ReplicationControllerCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5686,7 +5686,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ReplicationController"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5709,7 +5709,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fullyLabeledReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5717,7 +5717,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ResourceClaim",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "request", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5728,8 +5728,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "containerName", ..FieldDef::EMPTY },
-            FieldDef { name: "divisor", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "resource", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "divisor", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), zero: Some("\"0\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5738,7 +5738,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resourceID"],
         fields: &[
             FieldDef { name: "health", ..FieldDef::EMPTY },
-            FieldDef { name: "resourceID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resourceID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5747,9 +5747,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceQuotaSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceQuotaStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceQuotaSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ResourceQuotaStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5760,7 +5760,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ResourceQuota"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5794,7 +5794,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ResourceStatus",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "resources", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ResourceHealth"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["resourceID"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5814,14 +5814,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["gateway", "system", "secretRef"],
         fields: &[
             FieldDef { name: "fsType", default: Some("\"xfs\""), ..FieldDef::EMPTY },
-            FieldDef { name: "gateway", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "gateway", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "protectionDomain", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.SecretReference"), required: true, ..FieldDef::EMPTY },
             FieldDef { name: "sslEnabled", ..FieldDef::EMPTY },
             FieldDef { name: "storageMode", default: Some("\"ThinProvisioned\""), ..FieldDef::EMPTY },
             FieldDef { name: "storagePool", ..FieldDef::EMPTY },
-            FieldDef { name: "system", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "system", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "volumeName", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5831,14 +5831,14 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["gateway", "system", "secretRef"],
         fields: &[
             FieldDef { name: "fsType", default: Some("\"xfs\""), ..FieldDef::EMPTY },
-            FieldDef { name: "gateway", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "gateway", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "protectionDomain", ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "secretRef", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LocalObjectReference"), required: true, ..FieldDef::EMPTY },
             FieldDef { name: "sslEnabled", ..FieldDef::EMPTY },
             FieldDef { name: "storageMode", default: Some("\"ThinProvisioned\""), ..FieldDef::EMPTY },
             FieldDef { name: "storagePool", ..FieldDef::EMPTY },
-            FieldDef { name: "system", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "system", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "volumeName", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5855,8 +5855,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ScopedResourceSelectorRequirement",
         required: &["scopeName", "operator"],
         fields: &[
-            FieldDef { name: "operator", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.ScopeSelectorOperator"), ..FieldDef::EMPTY },
-            FieldDef { name: "scopeName", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.ResourceQuotaScope"), ..FieldDef::EMPTY },
+            FieldDef { name: "operator", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.ScopeSelectorOperator"), ..FieldDef::EMPTY },
+            FieldDef { name: "scopeName", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.ResourceQuotaScope"), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5867,7 +5867,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("localhostProfile", "LocalhostProfile")] }],
         fields: &[
             FieldDef { name: "localhostProfile", ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.SeccompProfileType"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.SeccompProfileType"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5878,7 +5878,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "data", shape: Shape::Map, elem_shape: Some(Shape::Scalar), ..FieldDef::EMPTY },
             FieldDef { name: "immutable", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "stringData", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "type", ..FieldDef::EMPTY },
         ],
@@ -5897,7 +5897,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["key"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "name", default: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "optional", ..FieldDef::EMPTY },
         ],
@@ -5910,7 +5910,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Secret"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5965,7 +5965,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "reference", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "reference", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5974,9 +5974,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ServiceSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ServiceStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ServiceSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ServiceStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -5987,7 +5987,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "automountServiceAccountToken", ..FieldDef::EMPTY },
             FieldDef { name: "imagePullSecrets", shape: Shape::List, elem: Some("io.k8s.api.core.v1.LocalObjectReference"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "secrets", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ObjectReference"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("name"), list_type: Some(ListType::Map), list_map_keys: &["name"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -5999,7 +5999,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.ServiceAccount"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6009,7 +6009,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "audience", ..FieldDef::EMPTY },
             FieldDef { name: "expirationSeconds", ..FieldDef::EMPTY },
-            FieldDef { name: "path", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "path", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6020,7 +6020,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.core.v1.Service"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6031,9 +6031,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "appProtocol", ..FieldDef::EMPTY },
             FieldDef { name: "name", ..FieldDef::EMPTY },
             FieldDef { name: "nodePort", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "protocol", default: Some("\"TCP\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
-            FieldDef { name: "targetPort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), ..FieldDef::EMPTY },
+            FieldDef { name: "targetPort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6076,7 +6076,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.ServiceStatus",
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LoadBalancerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.LoadBalancerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6091,7 +6091,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.SleepAction",
         required: &["seconds"],
         fields: &[
-            FieldDef { name: "seconds", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "seconds", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6121,8 +6121,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.Sysctl",
         required: &["name", "value"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6131,7 +6131,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["port"],
         fields: &[
             FieldDef { name: "host", ..FieldDef::EMPTY },
-            FieldDef { name: "port", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "port", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), required: true, zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6139,8 +6139,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.Taint",
         required: &["key", "effect"],
         fields: &[
-            FieldDef { name: "effect", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.TaintEffect"), ..FieldDef::EMPTY },
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "effect", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.TaintEffect"), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "timeAdded", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "value", ..FieldDef::EMPTY },
         ],
@@ -6161,7 +6161,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.TopologySelectorLabelRequirement",
         required: &["key", "values"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6180,12 +6180,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "labelSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "matchLabelKeys", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "maxSkew", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "maxSkew", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "minDomains", ..FieldDef::EMPTY },
             FieldDef { name: "nodeAffinityPolicy", enum_type: Some("io.k8s.api.core.v1.NodeInclusionPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeTaintsPolicy", enum_type: Some("io.k8s.api.core.v1.NodeInclusionPolicy"), ..FieldDef::EMPTY },
-            FieldDef { name: "topologyKey", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "whenUnsatisfiable", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.UnsatisfiableConstraintAction"), ..FieldDef::EMPTY },
+            FieldDef { name: "topologyKey", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "whenUnsatisfiable", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.UnsatisfiableConstraintAction"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6195,8 +6195,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6205,8 +6205,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6234,7 +6234,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "hostPath", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.HostPathVolumeSource"), ..FieldDef::EMPTY },
             FieldDef { name: "image", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ImageVolumeSource"), ..FieldDef::EMPTY },
             FieldDef { name: "iscsi", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ISCSIVolumeSource"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nfs", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NFSVolumeSource"), ..FieldDef::EMPTY },
             FieldDef { name: "persistentVolumeClaim", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource"), ..FieldDef::EMPTY },
             FieldDef { name: "photonPersistentDisk", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PhotonPersistentDiskVolumeSource"), ..FieldDef::EMPTY },
@@ -6253,8 +6253,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.VolumeDevice",
         required: &["name", "devicePath"],
         fields: &[
-            FieldDef { name: "devicePath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "devicePath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6262,9 +6262,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.VolumeMount",
         required: &["name", "mountPath"],
         fields: &[
-            FieldDef { name: "mountPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "mountPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "mountPropagation", enum_type: Some("io.k8s.api.core.v1.MountPropagationMode"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "recursiveReadOnly", ..FieldDef::EMPTY },
             FieldDef { name: "subPath", ..FieldDef::EMPTY },
@@ -6276,8 +6276,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.VolumeMountStatus",
         required: &["name", "mountPath"],
         fields: &[
-            FieldDef { name: "mountPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "mountPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "readOnly", ..FieldDef::EMPTY },
             FieldDef { name: "recursiveReadOnly", ..FieldDef::EMPTY },
         ],
@@ -6352,7 +6352,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fsType", ..FieldDef::EMPTY },
             FieldDef { name: "storagePolicyID", ..FieldDef::EMPTY },
             FieldDef { name: "storagePolicyName", ..FieldDef::EMPTY },
-            FieldDef { name: "volumePath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "volumePath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6360,8 +6360,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.core.v1.WeightedPodAffinityTerm",
         required: &["weight", "podAffinityTerm"],
         fields: &[
-            FieldDef { name: "podAffinityTerm", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodAffinityTerm"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "weight", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "podAffinityTerm", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodAffinityTerm"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "weight", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6380,7 +6380,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["addresses"],
         fields: &[
             FieldDef { name: "addresses", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Set), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "conditions", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1.EndpointConditions"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "conditions", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1.EndpointConditions"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "deprecatedTopology", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "hints", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1.EndpointHints"), ..FieldDef::EMPTY },
             FieldDef { name: "hostname", ..FieldDef::EMPTY },
@@ -6422,11 +6422,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1.EndpointSlice",
         required: &["addressType", "endpoints"],
         fields: &[
-            FieldDef { name: "addressType", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.discovery.v1.AddressType"), ..FieldDef::EMPTY },
+            FieldDef { name: "addressType", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.discovery.v1.AddressType"), ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "endpoints", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1.Endpoint"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "ports", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1.EndpointPort"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6438,7 +6438,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1.EndpointSlice"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6446,7 +6446,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1.ForNode",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6454,7 +6454,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1.ForZone",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6463,7 +6463,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["addresses"],
         fields: &[
             FieldDef { name: "addresses", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, list_type: Some(ListType::Set), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "conditions", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1beta1.EndpointConditions"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "conditions", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1beta1.EndpointConditions"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "hints", shape: Shape::Struct, elem: Some("io.k8s.api.discovery.v1beta1.EndpointHints"), ..FieldDef::EMPTY },
             FieldDef { name: "hostname", ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
@@ -6503,11 +6503,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1beta1.EndpointSlice",
         required: &["addressType", "endpoints"],
         fields: &[
-            FieldDef { name: "addressType", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "addressType", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "endpoints", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1beta1.Endpoint"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "ports", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1beta1.EndpointPort"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6519,7 +6519,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.discovery.v1beta1.EndpointSlice"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6527,7 +6527,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1beta1.ForNode",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6535,7 +6535,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.discovery.v1beta1.ForZone",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6546,15 +6546,15 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "action", ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "deprecatedCount", ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedFirstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedLastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedSource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedFirstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedLastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedSource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "note", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "regarding", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "regarding", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "related", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "reportingController", ..FieldDef::EMPTY },
             FieldDef { name: "reportingInstance", ..FieldDef::EMPTY },
@@ -6570,7 +6570,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.events.v1.Event"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6578,8 +6578,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.events.v1.EventSeries",
         required: &["count", "lastObservedTime"],
         fields: &[
-            FieldDef { name: "count", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "count", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6590,15 +6590,15 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "action", ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "deprecatedCount", ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedFirstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedLastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "deprecatedSource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedFirstTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedLastTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "deprecatedSource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.EventSource"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "eventTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "note", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "regarding", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "regarding", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "related", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.ObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "reportingController", ..FieldDef::EMPTY },
             FieldDef { name: "reportingInstance", ..FieldDef::EMPTY },
@@ -6614,7 +6614,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.events.v1beta1.Event"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6622,8 +6622,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.events.v1beta1.EventSeries",
         required: &["count", "lastObservedTime"],
         fields: &[
-            FieldDef { name: "count", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "count", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastObservedTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6632,9 +6632,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6642,11 +6642,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.DaemonSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6657,7 +6657,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6668,9 +6668,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "templateGeneration", ..FieldDef::EMPTY },
-            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetUpdateStrategy"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "updateStrategy", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetUpdateStrategy"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6680,11 +6680,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "collisionCount", ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.DaemonSetCondition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredNumberScheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberAvailable", ..FieldDef::EMPTY },
-            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "numberReady", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberMisscheduled", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "numberReady", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "numberUnavailable", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "updatedNumberScheduled", ..FieldDef::EMPTY },
@@ -6704,9 +6704,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6714,12 +6714,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.DeploymentCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6730,7 +6730,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.Deployment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6740,8 +6740,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.RollbackConfig"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.RollbackConfig"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "updatedAnnotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6757,8 +6757,8 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "revisionHistoryLimit", ..FieldDef::EMPTY },
             FieldDef { name: "rollbackTo", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.RollbackConfig"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.DeploymentStrategy"), patch_strategy: Some(PatchStrategy::RetainKeys), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6789,7 +6789,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.HTTPIngressPath",
         required: &["backend"],
         fields: &[
-            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressBackend"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressBackend"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "pathType", ..FieldDef::EMPTY },
         ],
@@ -6807,7 +6807,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.IPBlock",
         required: &["cidr"],
         fields: &[
-            FieldDef { name: "cidr", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "cidr", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "except", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6817,9 +6817,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6828,7 +6828,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.TypedLocalObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "serviceName", ..FieldDef::EMPTY },
-            FieldDef { name: "servicePort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), ..FieldDef::EMPTY },
+            FieldDef { name: "servicePort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6839,7 +6839,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.Ingress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6864,8 +6864,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["port", "protocol"],
         fields: &[
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "protocol", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "protocol", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6897,7 +6897,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.extensions.v1beta1.IngressStatus",
         fields: &[
-            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressLoadBalancerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.IngressLoadBalancerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6914,8 +6914,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.NetworkPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.NetworkPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6942,7 +6942,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.NetworkPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6970,7 +6970,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "egress", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.NetworkPolicyEgressRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "ingress", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.NetworkPolicyIngressRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "podSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "podSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "policyTypes", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -6980,9 +6980,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ReplicaSetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ReplicaSetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ReplicaSetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ReplicaSetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -6990,11 +6990,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.ReplicaSetCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7005,7 +7005,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.extensions.v1beta1.ReplicaSet"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7015,7 +7015,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "minReadySeconds", ..FieldDef::EMPTY },
             FieldDef { name: "replicas", ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "template", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.PodTemplateSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7028,7 +7028,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "fullyLabeledReplicas", ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
             FieldDef { name: "readyReplicas", ..FieldDef::EMPTY },
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "terminatingReplicas", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7061,9 +7061,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ScaleSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ScaleStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ScaleSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.extensions.v1beta1.ScaleStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7078,7 +7078,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.extensions.v1beta1.ScaleStatus",
         required: &["replicas"],
         fields: &[
-            FieldDef { name: "replicas", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "replicas", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "selector", shape: Shape::Map, elem_shape: Some(Shape::Scalar), map_type: Some(MapType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "targetSelector", ..FieldDef::EMPTY },
         ],
@@ -7096,7 +7096,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod",
         required: &["type"],
         fields: &[
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7105,16 +7105,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.FlowSchemaSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.FlowSchemaStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.FlowSchemaSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.FlowSchemaStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1.FlowSchemaCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7129,7 +7129,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1.FlowSchema"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7138,8 +7138,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["priorityLevelConfiguration"],
         fields: &[
             FieldDef { name: "distinguisherMethod", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.FlowDistinguisherMethod"), ..FieldDef::EMPTY },
-            FieldDef { name: "matchingPrecedence", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "matchingPrecedence", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1.PolicyRulesWithSubjects"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7155,7 +7155,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1.GroupSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7165,7 +7165,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("queuing", "Queuing")] }],
         fields: &[
             FieldDef { name: "queuing", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.QueuingConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7174,7 +7174,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "borrowingLimitPercent", ..FieldDef::EMPTY },
             FieldDef { name: "lendablePercent", ..FieldDef::EMPTY },
-            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.LimitResponse"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.LimitResponse"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nominalConcurrencyShares", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7203,16 +7203,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7227,7 +7227,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7235,7 +7235,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationReference",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7246,7 +7246,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "exempt", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.ExemptPriorityLevelConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "limited", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7260,9 +7260,9 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1.QueuingConfiguration",
         fields: &[
-            FieldDef { name: "handSize", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queueLengthLimit", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queues", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "handSize", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queueLengthLimit", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queues", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7282,8 +7282,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1.ServiceAccountSubject",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7293,7 +7293,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("kind"), fields: &[("group", "Group"), ("serviceAccount", "ServiceAccount"), ("user", "User")] }],
         fields: &[
             FieldDef { name: "group", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.GroupSubject"), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "serviceAccount", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.ServiceAccountSubject"), ..FieldDef::EMPTY },
             FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1.UserSubject"), ..FieldDef::EMPTY },
         ],
@@ -7303,7 +7303,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1.UserSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7319,7 +7319,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta1.FlowDistinguisherMethod",
         required: &["type"],
         fields: &[
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7328,16 +7328,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowSchemaSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowSchemaStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowSchemaSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowSchemaStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta1.FlowSchemaCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7352,7 +7352,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowSchema"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7361,8 +7361,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["priorityLevelConfiguration"],
         fields: &[
             FieldDef { name: "distinguisherMethod", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.FlowDistinguisherMethod"), ..FieldDef::EMPTY },
-            FieldDef { name: "matchingPrecedence", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "matchingPrecedence", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta1.PolicyRulesWithSubjects"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7378,7 +7378,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta1.GroupSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7388,17 +7388,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("queuing", "Queuing")] }],
         fields: &[
             FieldDef { name: "queuing", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.QueuingConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta1.LimitedPriorityLevelConfiguration",
         fields: &[
-            FieldDef { name: "assuredConcurrencyShares", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "assuredConcurrencyShares", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "borrowingLimitPercent", ..FieldDef::EMPTY },
             FieldDef { name: "lendablePercent", ..FieldDef::EMPTY },
-            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.LimitResponse"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.LimitResponse"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7426,16 +7426,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7450,7 +7450,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7458,7 +7458,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationReference",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7469,7 +7469,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "exempt", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.ExemptPriorityLevelConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "limited", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.LimitedPriorityLevelConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7483,9 +7483,9 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta1.QueuingConfiguration",
         fields: &[
-            FieldDef { name: "handSize", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queueLengthLimit", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queues", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "handSize", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queueLengthLimit", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queues", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7505,8 +7505,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta1.ServiceAccountSubject",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7516,7 +7516,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("kind"), fields: &[("group", "Group"), ("serviceAccount", "ServiceAccount"), ("user", "User")] }],
         fields: &[
             FieldDef { name: "group", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.GroupSubject"), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "serviceAccount", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.ServiceAccountSubject"), ..FieldDef::EMPTY },
             FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta1.UserSubject"), ..FieldDef::EMPTY },
         ],
@@ -7526,7 +7526,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta1.UserSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7542,7 +7542,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta2.FlowDistinguisherMethod",
         required: &["type"],
         fields: &[
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7551,16 +7551,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowSchemaSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowSchemaStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowSchemaSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowSchemaStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta2.FlowSchemaCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7575,7 +7575,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowSchema"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7584,8 +7584,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["priorityLevelConfiguration"],
         fields: &[
             FieldDef { name: "distinguisherMethod", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.FlowDistinguisherMethod"), ..FieldDef::EMPTY },
-            FieldDef { name: "matchingPrecedence", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "matchingPrecedence", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta2.PolicyRulesWithSubjects"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7601,7 +7601,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta2.GroupSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7611,17 +7611,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("queuing", "Queuing")] }],
         fields: &[
             FieldDef { name: "queuing", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.QueuingConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta2.LimitedPriorityLevelConfiguration",
         fields: &[
-            FieldDef { name: "assuredConcurrencyShares", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "assuredConcurrencyShares", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "borrowingLimitPercent", ..FieldDef::EMPTY },
             FieldDef { name: "lendablePercent", ..FieldDef::EMPTY },
-            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.LimitResponse"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.LimitResponse"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7649,16 +7649,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7673,7 +7673,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7681,7 +7681,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationReference",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7692,7 +7692,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "exempt", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.ExemptPriorityLevelConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "limited", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.LimitedPriorityLevelConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7706,9 +7706,9 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta2.QueuingConfiguration",
         fields: &[
-            FieldDef { name: "handSize", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queueLengthLimit", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queues", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "handSize", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queueLengthLimit", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queues", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7728,8 +7728,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta2.ServiceAccountSubject",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7739,7 +7739,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("kind"), fields: &[("group", "Group"), ("serviceAccount", "ServiceAccount"), ("user", "User")] }],
         fields: &[
             FieldDef { name: "group", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.GroupSubject"), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "serviceAccount", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.ServiceAccountSubject"), ..FieldDef::EMPTY },
             FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta2.UserSubject"), ..FieldDef::EMPTY },
         ],
@@ -7749,7 +7749,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta2.UserSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7765,7 +7765,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta3.FlowDistinguisherMethod",
         required: &["type"],
         fields: &[
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7774,16 +7774,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowSchemaSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowSchemaStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowSchemaSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowSchemaStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta3.FlowSchemaCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7798,7 +7798,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowSchema"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7807,8 +7807,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["priorityLevelConfiguration"],
         fields: &[
             FieldDef { name: "distinguisherMethod", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.FlowDistinguisherMethod"), ..FieldDef::EMPTY },
-            FieldDef { name: "matchingPrecedence", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "matchingPrecedence", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "priorityLevelConfiguration", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationReference"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta3.PolicyRulesWithSubjects"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -7824,7 +7824,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta3.GroupSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7834,7 +7834,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("type"), fields: &[("queuing", "Queuing")] }],
         fields: &[
             FieldDef { name: "queuing", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.QueuingConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7843,8 +7843,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "borrowingLimitPercent", ..FieldDef::EMPTY },
             FieldDef { name: "lendablePercent", ..FieldDef::EMPTY },
-            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.LimitResponse"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "nominalConcurrencyShares", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "limitResponse", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.LimitResponse"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "nominalConcurrencyShares", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7872,16 +7872,16 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationCondition",
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
@@ -7896,7 +7896,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfiguration"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7904,7 +7904,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationReference",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7915,7 +7915,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "exempt", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.ExemptPriorityLevelConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "limited", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.LimitedPriorityLevelConfiguration"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7929,9 +7929,9 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.flowcontrol.v1beta3.QueuingConfiguration",
         fields: &[
-            FieldDef { name: "handSize", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queueLengthLimit", default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "queues", default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "handSize", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queueLengthLimit", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "queues", default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7951,8 +7951,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta3.ServiceAccountSubject",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7962,7 +7962,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         unions: &[UnionDef { discriminator: Some("kind"), fields: &[("group", "Group"), ("serviceAccount", "ServiceAccount"), ("user", "User")] }],
         fields: &[
             FieldDef { name: "group", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.GroupSubject"), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "serviceAccount", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.ServiceAccountSubject"), ..FieldDef::EMPTY },
             FieldDef { name: "user", shape: Shape::Struct, elem: Some("io.k8s.api.flowcontrol.v1beta3.UserSubject"), ..FieldDef::EMPTY },
         ],
@@ -7972,7 +7972,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.flowcontrol.v1beta3.UserSubject",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -7982,9 +7982,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.imagepolicy.v1alpha1.ImageReviewSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.imagepolicy.v1alpha1.ImageReviewStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.imagepolicy.v1alpha1.ImageReviewSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.imagepolicy.v1alpha1.ImageReviewStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8008,7 +8008,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.imagepolicy.v1alpha1.ImageReviewStatus",
         required: &["allowed"],
         fields: &[
-            FieldDef { name: "allowed", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "allowed", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "auditAnnotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
         ],
@@ -8018,7 +8018,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.networking.v1.HTTPIngressPath",
         required: &["pathType", "backend"],
         fields: &[
-            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressBackend"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressBackend"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "pathType", required: true, enum_type: Some("io.k8s.api.networking.v1.PathType"), ..FieldDef::EMPTY },
         ],
@@ -8037,8 +8037,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IPAddressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IPAddressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8049,7 +8049,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.IPAddress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8065,7 +8065,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.networking.v1.IPBlock",
         required: &["cidr"],
         fields: &[
-            FieldDef { name: "cidr", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "cidr", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "except", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8075,9 +8075,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8094,8 +8094,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressClassSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressClassSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8106,7 +8106,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.IngressClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8115,8 +8115,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
             FieldDef { name: "scope", ..FieldDef::EMPTY },
         ],
@@ -8137,7 +8137,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.Ingress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8162,8 +8162,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["port", "protocol"],
         fields: &[
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "protocol", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "protocol", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8186,8 +8186,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.networking.v1.IngressServiceBackend",
         required: &["name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "port", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceBackendPort"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "port", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceBackendPort"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8204,7 +8204,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.networking.v1.IngressStatus",
         fields: &[
-            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressLoadBalancerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.IngressLoadBalancerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8221,8 +8221,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.NetworkPolicySpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.NetworkPolicySpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8249,7 +8249,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.NetworkPolicy"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8277,7 +8277,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "egress", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.NetworkPolicyEgressRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "ingress", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.NetworkPolicyIngressRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "podSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "podSelector", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "policyTypes", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], enum_type: Some("io.k8s.api.networking.v1.PolicyType"), enum_level: 1, ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8307,9 +8307,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceCIDRSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceCIDRStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceCIDRSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1.ServiceCIDRStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8320,7 +8320,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1.ServiceCIDR"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8343,8 +8343,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.IPAddressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.IPAddressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8355,7 +8355,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1alpha1.IPAddress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8383,9 +8383,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.ServiceCIDRSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.ServiceCIDRStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.ServiceCIDRSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1alpha1.ServiceCIDRStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8396,7 +8396,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1alpha1.ServiceCIDR"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8418,7 +8418,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.networking.v1beta1.HTTPIngressPath",
         required: &["backend"],
         fields: &[
-            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressBackend"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "backend", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressBackend"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "pathType", ..FieldDef::EMPTY },
         ],
@@ -8437,8 +8437,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IPAddressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IPAddressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8449,7 +8449,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1beta1.IPAddress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8466,9 +8466,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8477,7 +8477,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.TypedLocalObjectReference"), ..FieldDef::EMPTY },
             FieldDef { name: "serviceName", ..FieldDef::EMPTY },
-            FieldDef { name: "servicePort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), ..FieldDef::EMPTY },
+            FieldDef { name: "servicePort", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.util.intstr.IntOrString"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8486,8 +8486,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressClassSpec"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressClassSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8498,7 +8498,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1beta1.IngressClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8507,8 +8507,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name", "scope"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
             FieldDef { name: "scope", required: true, ..FieldDef::EMPTY },
         ],
@@ -8529,7 +8529,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1beta1.Ingress"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8554,8 +8554,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["port", "protocol"],
         fields: &[
             FieldDef { name: "error", ..FieldDef::EMPTY },
-            FieldDef { name: "port", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "protocol", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
+            FieldDef { name: "port", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "protocol", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.core.v1.Protocol"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8587,7 +8587,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.api.networking.v1beta1.IngressStatus",
         fields: &[
-            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressLoadBalancerStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "loadBalancer", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.IngressLoadBalancerStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8615,9 +8615,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.ServiceCIDRSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.ServiceCIDRStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.ServiceCIDRSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.networking.v1beta1.ServiceCIDRStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8628,7 +8628,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.networking.v1beta1.ServiceCIDR"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8658,9 +8658,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["handler"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "handler", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "handler", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "overhead", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1.Overhead"), ..FieldDef::EMPTY },
             FieldDef { name: "scheduling", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1.Scheduling"), ..FieldDef::EMPTY },
         ],
@@ -8673,7 +8673,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.node.v1.RuntimeClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8698,8 +8698,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1alpha1.RuntimeClassSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1alpha1.RuntimeClassSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8710,7 +8710,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.node.v1alpha1.RuntimeClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8719,7 +8719,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["runtimeHandler"],
         fields: &[
             FieldDef { name: "overhead", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1alpha1.Overhead"), ..FieldDef::EMPTY },
-            FieldDef { name: "runtimeHandler", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "runtimeHandler", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "scheduling", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1alpha1.Scheduling"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8744,9 +8744,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["handler"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "handler", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "handler", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "overhead", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1beta1.Overhead"), ..FieldDef::EMPTY },
             FieldDef { name: "scheduling", shape: Shape::Struct, elem: Some("io.k8s.api.node.v1beta1.Scheduling"), ..FieldDef::EMPTY },
         ],
@@ -8759,7 +8759,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.node.v1beta1.RuntimeClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8777,7 +8777,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "deleteOptions", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8786,9 +8786,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1.PodDisruptionBudgetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1.PodDisruptionBudgetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1.PodDisruptionBudgetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1.PodDisruptionBudgetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8799,7 +8799,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.policy.v1.PodDisruptionBudget"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8818,11 +8818,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"],
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentHealthy", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredHealthy", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentHealthy", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredHealthy", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "disruptedPods", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
-            FieldDef { name: "disruptionsAllowed", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "expectedPods", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "disruptionsAllowed", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "expectedPods", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8833,7 +8833,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "deleteOptions", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8842,9 +8842,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1beta1.PodDisruptionBudgetSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1beta1.PodDisruptionBudgetStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1beta1.PodDisruptionBudgetSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.policy.v1beta1.PodDisruptionBudgetStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8855,7 +8855,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.policy.v1beta1.PodDisruptionBudget"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8874,11 +8874,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"],
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "currentHealthy", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "desiredHealthy", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "currentHealthy", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredHealthy", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "disruptedPods", shape: Shape::Map, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), elem_shape: Some(Shape::Opaque), ..FieldDef::EMPTY },
-            FieldDef { name: "disruptionsAllowed", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "expectedPods", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "disruptionsAllowed", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "expectedPods", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8896,7 +8896,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "aggregationRule", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1.AggregationRule"), ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8907,8 +8907,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8920,7 +8920,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.ClusterRoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8931,7 +8931,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.ClusterRole"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8952,7 +8952,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8963,8 +8963,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -8976,7 +8976,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.RoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8987,7 +8987,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1.Role"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -8996,9 +8996,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["apiGroup", "kind", "name"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9008,8 +9008,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         map_type: Some(MapType::Atomic),
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9027,7 +9027,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "aggregationRule", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1alpha1.AggregationRule"), ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9038,8 +9038,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1alpha1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1alpha1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9051,7 +9051,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.ClusterRoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9062,7 +9062,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.ClusterRole"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9083,7 +9083,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9094,8 +9094,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1alpha1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1alpha1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9107,7 +9107,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.RoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9118,7 +9118,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1alpha1.Role"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9126,9 +9126,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.rbac.v1alpha1.RoleRef",
         required: &["apiGroup", "kind", "name"],
         fields: &[
-            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9137,8 +9137,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9156,7 +9156,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "aggregationRule", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1beta1.AggregationRule"), ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9167,8 +9167,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1beta1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1beta1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9180,7 +9180,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.ClusterRoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9191,7 +9191,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.ClusterRole"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9212,7 +9212,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rules", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.PolicyRule"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9223,8 +9223,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1beta1.RoleRef"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "roleRef", shape: Shape::Struct, elem: Some("io.k8s.api.rbac.v1beta1.RoleRef"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "subjects", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.Subject"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9236,7 +9236,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.RoleBinding"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9247,7 +9247,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.rbac.v1beta1.Role"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9255,9 +9255,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.rbac.v1beta1.RoleRef",
         required: &["apiGroup", "kind", "name"],
         fields: &[
-            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "apiGroup", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9266,8 +9266,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["kind", "name"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "namespace", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9278,17 +9278,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "networkData", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.NetworkDeviceData"), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1alpha3.AllocationResult",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceAllocationResult"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceAllocationResult"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9310,7 +9310,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.CELDeviceSelector",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9318,7 +9318,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.Counter",
         required: &["value"],
         fields: &[
-            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9327,7 +9327,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "counters"],
         fields: &[
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1alpha3.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9336,7 +9336,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name"],
         fields: &[
             FieldDef { name: "basic", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.BasicDevice"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9346,7 +9346,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "opaque", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.OpaqueDeviceConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "requests", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "source", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9391,8 +9391,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceClassSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceClassSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9410,7 +9410,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9441,7 +9441,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.DeviceCounterConsumption",
         required: &["counterSet", "counters"],
         fields: &[
-            FieldDef { name: "counterSet", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "counterSet", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1alpha3.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9453,9 +9453,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "firstAvailable", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceSubRequest"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -9466,10 +9466,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["request", "driver", "pool", "device"],
         fields: &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "request", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "request", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9487,8 +9487,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -9498,8 +9498,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.DeviceTaint",
         required: &["key", "effect"],
         fields: &[
-            FieldDef { name: "effect", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1alpha3.DeviceTaintEffect"), ..FieldDef::EMPTY },
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "effect", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1alpha3.DeviceTaintEffect"), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "timeAdded", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "value", ..FieldDef::EMPTY },
         ],
@@ -9511,8 +9511,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9523,7 +9523,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaintRule"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9532,7 +9532,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["taint"],
         fields: &[
             FieldDef { name: "deviceSelector", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaintSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "taint", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaint"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "taint", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceTaint"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9571,8 +9571,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.OpaqueDeviceConfiguration",
         required: &["driver", "parameters"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9582,9 +9582,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9593,9 +9593,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resource", "name", "uid"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resource", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9606,14 +9606,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaim"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1alpha3.ResourceClaimSpec",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceClaim"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.DeviceClaim"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9632,8 +9632,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9644,7 +9644,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimTemplate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9652,8 +9652,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.ResourceClaimTemplateSpec",
         required: &["spec"],
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9661,9 +9661,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1alpha3.ResourcePool",
         required: &["name", "generation", "resourceSliceCount"],
         fields: &[
-            FieldDef { name: "generation", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "generation", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9673,8 +9673,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceSliceSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourceSliceSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9685,7 +9685,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.ResourceSlice"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9695,11 +9695,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allNodes", ..FieldDef::EMPTY },
             FieldDef { name: "devices", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.Device"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "perDeviceNodeSelection", ..FieldDef::EMPTY },
-            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourcePool"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1alpha3.ResourcePool"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "sharedCounters", shape: Shape::List, elem: Some("io.k8s.api.resource.v1alpha3.CounterSet"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9710,17 +9710,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "networkData", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.NetworkDeviceData"), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1beta1.AllocationResult",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceAllocationResult"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceAllocationResult"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9742,7 +9742,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.CELDeviceSelector",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9750,7 +9750,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.Counter",
         required: &["value"],
         fields: &[
-            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9759,7 +9759,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "counters"],
         fields: &[
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta1.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9768,7 +9768,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name"],
         fields: &[
             FieldDef { name: "basic", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.BasicDevice"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9778,7 +9778,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "opaque", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "requests", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "source", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9804,7 +9804,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.DeviceCapacity",
         required: &["value"],
         fields: &[
-            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9831,8 +9831,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceClassSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceClassSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9850,7 +9850,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9881,7 +9881,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.DeviceCounterConsumption",
         required: &["counterSet", "counters"],
         fields: &[
-            FieldDef { name: "counterSet", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "counterSet", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta1.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9893,9 +9893,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "firstAvailable", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceSubRequest"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -9906,10 +9906,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["request", "driver", "pool", "device"],
         fields: &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "request", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "request", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -9927,8 +9927,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -9938,8 +9938,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.DeviceTaint",
         required: &["key", "effect"],
         fields: &[
-            FieldDef { name: "effect", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1beta1.DeviceTaintEffect"), ..FieldDef::EMPTY },
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "effect", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1beta1.DeviceTaintEffect"), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "timeAdded", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "value", ..FieldDef::EMPTY },
         ],
@@ -9969,8 +9969,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.OpaqueDeviceConfiguration",
         required: &["driver", "parameters"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9980,9 +9980,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -9991,9 +9991,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resource", "name", "uid"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resource", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10004,14 +10004,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaim"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1beta1.ResourceClaimSpec",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceClaim"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.DeviceClaim"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10030,8 +10030,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10042,7 +10042,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimTemplate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10050,8 +10050,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec",
         required: &["spec"],
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10059,9 +10059,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta1.ResourcePool",
         required: &["name", "generation", "resourceSliceCount"],
         fields: &[
-            FieldDef { name: "generation", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "generation", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10071,8 +10071,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceSliceSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourceSliceSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10083,7 +10083,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.ResourceSlice"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10093,11 +10093,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allNodes", ..FieldDef::EMPTY },
             FieldDef { name: "devices", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.Device"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "perDeviceNodeSelection", ..FieldDef::EMPTY },
-            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourcePool"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta1.ResourcePool"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "sharedCounters", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta1.CounterSet"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10108,17 +10108,17 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Condition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "data", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "networkData", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.NetworkDeviceData"), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1beta2.AllocationResult",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceAllocationResult"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceAllocationResult"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10127,7 +10127,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.CELDeviceSelector",
         required: &["expression"],
         fields: &[
-            FieldDef { name: "expression", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "expression", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10135,7 +10135,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.Counter",
         required: &["value"],
         fields: &[
-            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10144,7 +10144,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "counters"],
         fields: &[
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta2.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10156,7 +10156,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "attributes", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta2.DeviceAttribute"), elem_shape: Some(Shape::Struct), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "capacity", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta2.DeviceCapacity"), elem_shape: Some(Shape::Struct), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "consumesCounters", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceCounterConsumption"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "taints", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceTaint"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
@@ -10169,7 +10169,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "opaque", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration"), ..FieldDef::EMPTY },
             FieldDef { name: "requests", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "source", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10195,7 +10195,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.DeviceCapacity",
         required: &["value"],
         fields: &[
-            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "value", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), required: true, zero: Some("\"0\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10222,8 +10222,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceClassSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceClassSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10241,7 +10241,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10272,7 +10272,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.DeviceCounterConsumption",
         required: &["counterSet", "counters"],
         fields: &[
-            FieldDef { name: "counterSet", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "counterSet", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "counters", shape: Shape::Map, elem: Some("io.k8s.api.resource.v1beta2.Counter"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10283,7 +10283,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "exactly", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ExactDeviceRequest"), ..FieldDef::EMPTY },
             FieldDef { name: "firstAvailable", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceSubRequest"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10292,10 +10292,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["request", "driver", "pool", "device"],
         fields: &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
-            FieldDef { name: "device", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "pool", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "request", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "device", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "request", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10313,8 +10313,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -10324,8 +10324,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.DeviceTaint",
         required: &["key", "effect"],
         fields: &[
-            FieldDef { name: "effect", required: true, default: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1beta2.DeviceTaintEffect"), ..FieldDef::EMPTY },
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "effect", required: true, default: Some("\"\""), zero: Some("\"\""), enum_type: Some("io.k8s.api.resource.v1beta2.DeviceTaintEffect"), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "timeAdded", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "value", ..FieldDef::EMPTY },
         ],
@@ -10349,7 +10349,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "adminAccess", ..FieldDef::EMPTY },
             FieldDef { name: "allocationMode", ..FieldDef::EMPTY },
             FieldDef { name: "count", ..FieldDef::EMPTY },
-            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "deviceClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectors", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceSelector"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "tolerations", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.DeviceToleration"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -10368,8 +10368,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.OpaqueDeviceConfiguration",
         required: &["driver", "parameters"],
         fields: &[
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "parameters", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10379,9 +10379,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10390,9 +10390,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resource", "name", "uid"],
         fields: &[
             FieldDef { name: "apiGroup", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resource", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10403,14 +10403,14 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaim"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
     TypeDef {
         name: "io.k8s.api.resource.v1beta2.ResourceClaimSpec",
         fields: &[
-            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceClaim"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "devices", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.DeviceClaim"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10429,8 +10429,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10441,7 +10441,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimTemplate"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10449,8 +10449,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec",
         required: &["spec"],
         fields: &[
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceClaimSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10458,9 +10458,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.resource.v1beta2.ResourcePool",
         required: &["name", "generation", "resourceSliceCount"],
         fields: &[
-            FieldDef { name: "generation", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "generation", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resourceSliceCount", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10470,8 +10470,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceSliceSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourceSliceSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10482,7 +10482,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.ResourceSlice"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10492,11 +10492,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "allNodes", ..FieldDef::EMPTY },
             FieldDef { name: "devices", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.Device"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "driver", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driver", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "nodeName", ..FieldDef::EMPTY },
             FieldDef { name: "nodeSelector", shape: Shape::Struct, elem: Some("io.k8s.api.core.v1.NodeSelector"), ..FieldDef::EMPTY },
             FieldDef { name: "perDeviceNodeSelection", ..FieldDef::EMPTY },
-            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourcePool"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "pool", shape: Shape::Struct, elem: Some("io.k8s.api.resource.v1beta2.ResourcePool"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "sharedCounters", shape: Shape::List, elem: Some("io.k8s.api.resource.v1beta2.CounterSet"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10509,9 +10509,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "description", ..FieldDef::EMPTY },
             FieldDef { name: "globalDefault", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "preemptionPolicy", enum_type: Some("io.k8s.api.core.v1.PreemptionPolicy"), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10522,7 +10522,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.scheduling.v1.PriorityClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10534,9 +10534,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "description", ..FieldDef::EMPTY },
             FieldDef { name: "globalDefault", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "preemptionPolicy", enum_type: Some("io.k8s.api.core.v1.PreemptionPolicy"), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10547,7 +10547,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.scheduling.v1alpha1.PriorityClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10559,9 +10559,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "description", ..FieldDef::EMPTY },
             FieldDef { name: "globalDefault", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "preemptionPolicy", enum_type: Some("io.k8s.api.core.v1.PreemptionPolicy"), ..FieldDef::EMPTY },
-            FieldDef { name: "value", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "value", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10572,7 +10572,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.scheduling.v1beta1.PriorityClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10582,8 +10582,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.CSIDriverSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.CSIDriverSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10594,7 +10594,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1.CSIDriver"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10619,8 +10619,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.CSINodeSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.CSINodeSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10629,8 +10629,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "nodeID"],
         fields: &[
             FieldDef { name: "allocatable", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeNodeResources"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "nodeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "topologyKeys", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10642,7 +10642,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1.CSINode"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10662,9 +10662,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "capacity", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
             FieldDef { name: "maximumVolumeSize", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeTopology", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10675,7 +10675,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1.CSIStorageCapacity"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10687,10 +10687,10 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "allowedTopologies", shape: Shape::List, elem: Some("io.k8s.api.core.v1.TopologySelectorTerm"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "mountOptions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "parameters", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "provisioner", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "provisioner", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "reclaimPolicy", enum_type: Some("io.k8s.api.core.v1.PersistentVolumeReclaimPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeBindingMode", enum_type: Some("io.k8s.api.storage.v1.VolumeBindingMode"), ..FieldDef::EMPTY },
         ],
@@ -10703,7 +10703,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1.StorageClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10711,7 +10711,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storage.v1.TokenRequest",
         required: &["audience"],
         fields: &[
-            FieldDef { name: "audience", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "audience", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "expirationSeconds", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10722,9 +10722,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10735,7 +10735,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1.VolumeAttachment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10751,9 +10751,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storage.v1.VolumeAttachmentSpec",
         required: &["attacher", "source", "nodeName"],
         fields: &[
-            FieldDef { name: "attacher", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "nodeName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentSource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "attacher", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeAttachmentSource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10762,7 +10762,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["attached"],
         fields: &[
             FieldDef { name: "attachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeError"), ..FieldDef::EMPTY },
-            FieldDef { name: "attached", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "attached", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "attachmentMetadata", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "detachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1.VolumeError"), ..FieldDef::EMPTY },
         ],
@@ -10773,7 +10773,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "errorCode", ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10792,9 +10792,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "capacity", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
             FieldDef { name: "maximumVolumeSize", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeTopology", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10805,7 +10805,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1alpha1.CSIStorageCapacity"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10815,9 +10815,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10828,7 +10828,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10844,9 +10844,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storage.v1alpha1.VolumeAttachmentSpec",
         required: &["attacher", "source", "nodeName"],
         fields: &[
-            FieldDef { name: "attacher", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "nodeName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentSource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "attacher", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttachmentSource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10855,7 +10855,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["attached"],
         fields: &[
             FieldDef { name: "attachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeError"), ..FieldDef::EMPTY },
-            FieldDef { name: "attached", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "attached", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "attachmentMetadata", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "detachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1alpha1.VolumeError"), ..FieldDef::EMPTY },
         ],
@@ -10866,9 +10866,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["driverName"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "driverName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driverName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "parameters", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10880,7 +10880,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1alpha1.VolumeAttributesClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10889,7 +10889,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "errorCode", ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10899,8 +10899,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.CSIDriverSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.CSIDriverSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10911,7 +10911,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.CSIDriver"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10936,8 +10936,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.CSINodeSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.CSINodeSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10946,8 +10946,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["name", "nodeID"],
         fields: &[
             FieldDef { name: "allocatable", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeNodeResources"), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "nodeID", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeID", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "topologyKeys", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -10959,7 +10959,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.CSINode"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10979,9 +10979,9 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "capacity", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
             FieldDef { name: "maximumVolumeSize", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.api.resource.Quantity"), ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "nodeTopology", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"), ..FieldDef::EMPTY },
-            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "storageClassName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -10992,7 +10992,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.CSIStorageCapacity"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11004,10 +11004,10 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "allowedTopologies", shape: Shape::List, elem: Some("io.k8s.api.core.v1.TopologySelectorTerm"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "mountOptions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "parameters", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "provisioner", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "provisioner", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "reclaimPolicy", enum_type: Some("io.k8s.api.core.v1.PersistentVolumeReclaimPolicy"), ..FieldDef::EMPTY },
             FieldDef { name: "volumeBindingMode", ..FieldDef::EMPTY },
         ],
@@ -11020,7 +11020,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.StorageClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11028,7 +11028,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storage.v1beta1.TokenRequest",
         required: &["audience"],
         fields: &[
-            FieldDef { name: "audience", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "audience", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "expirationSeconds", ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11039,9 +11039,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11052,7 +11052,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachment"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11068,9 +11068,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storage.v1beta1.VolumeAttachmentSpec",
         required: &["attacher", "source", "nodeName"],
         fields: &[
-            FieldDef { name: "attacher", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "nodeName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentSource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "attacher", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "nodeName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "source", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttachmentSource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11079,7 +11079,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["attached"],
         fields: &[
             FieldDef { name: "attachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeError"), ..FieldDef::EMPTY },
-            FieldDef { name: "attached", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "attached", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "attachmentMetadata", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "detachError", shape: Shape::Struct, elem: Some("io.k8s.api.storage.v1beta1.VolumeError"), ..FieldDef::EMPTY },
         ],
@@ -11090,9 +11090,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["driverName"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "driverName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "driverName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "parameters", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11104,7 +11104,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storage.v1beta1.VolumeAttributesClass"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11113,7 +11113,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "errorCode", ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "time", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11137,11 +11137,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.api.storagemigration.v1alpha1.MigrationCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastUpdateTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11150,9 +11150,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11163,7 +11163,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigration"), elem_shape: Some(Shape::Struct), required: true, patch_strategy: Some(PatchStrategy::Merge), merge_key: Some("type"), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11172,7 +11172,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["resource"],
         fields: &[
             FieldDef { name: "continueToken", ..FieldDef::EMPTY },
-            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.GroupVersionResource"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", shape: Shape::Struct, elem: Some("io.k8s.api.storagemigration.v1alpha1.GroupVersionResource"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11188,9 +11188,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ConversionRequest",
         required: &["uid", "desiredAPIVersion", "objects"],
         fields: &[
-            FieldDef { name: "desiredAPIVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredAPIVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "objects", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), elem_shape: Some(Shape::Opaque), required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11199,8 +11199,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["uid", "convertedObjects", "result"],
         fields: &[
             FieldDef { name: "convertedObjects", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), elem_shape: Some(Shape::Opaque), required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
-            FieldDef { name: "result", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "result", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11220,10 +11220,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "description", ..FieldDef::EMPTY },
             FieldDef { name: "format", ..FieldDef::EMPTY },
-            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "priority", ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11231,7 +11231,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
         required: &["strategy"],
         fields: &[
-            FieldDef { name: "strategy", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "webhook", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11242,9 +11242,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11252,11 +11252,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11267,7 +11267,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11276,9 +11276,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["plural", "kind"],
         fields: &[
             FieldDef { name: "categories", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "listKind", ..FieldDef::EMPTY },
-            FieldDef { name: "plural", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "plural", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "shortNames", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "singular", ..FieldDef::EMPTY },
         ],
@@ -11289,10 +11289,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["group", "names", "scope", "versions"],
         fields: &[
             FieldDef { name: "conversion", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion"), ..FieldDef::EMPTY },
-            FieldDef { name: "group", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "names", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "group", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "names", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "preserveUnknownFields", ..FieldDef::EMPTY },
-            FieldDef { name: "scope", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "scope", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "versions", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11300,7 +11300,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
         fields: &[
-            FieldDef { name: "acceptedNames", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "acceptedNames", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "storedVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
@@ -11313,11 +11313,11 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "additionalPrinterColumns", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "deprecated", ..FieldDef::EMPTY },
             FieldDef { name: "deprecationWarning", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "schema", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation"), ..FieldDef::EMPTY },
             FieldDef { name: "selectableFields", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "served", required: true, default: Some("false"), ..FieldDef::EMPTY },
-            FieldDef { name: "storage", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "served", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "storage", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "subresources", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11327,8 +11327,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["specReplicasPath", "statusReplicasPath"],
         fields: &[
             FieldDef { name: "labelSelectorPath", ..FieldDef::EMPTY },
-            FieldDef { name: "specReplicasPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "statusReplicasPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "specReplicasPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "statusReplicasPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11433,7 +11433,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField",
         required: &["jsonPath"],
         fields: &[
-            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11441,8 +11441,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "port", ..FieldDef::EMPTY },
         ],
@@ -11457,7 +11457,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "messageExpression", ..FieldDef::EMPTY },
             FieldDef { name: "optionalOldSelf", ..FieldDef::EMPTY },
             FieldDef { name: "reason", enum_type: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.FieldValueErrorReason"), ..FieldDef::EMPTY },
-            FieldDef { name: "rule", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "rule", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11483,9 +11483,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.ConversionRequest",
         required: &["uid", "desiredAPIVersion", "objects"],
         fields: &[
-            FieldDef { name: "desiredAPIVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "desiredAPIVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "objects", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), elem_shape: Some(Shape::Opaque), required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11494,8 +11494,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["uid", "convertedObjects", "result"],
         fields: &[
             FieldDef { name: "convertedObjects", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), elem_shape: Some(Shape::Opaque), required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
-            FieldDef { name: "result", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "result", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Status"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11513,12 +11513,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceColumnDefinition",
         required: &["name", "type", "JSONPath"],
         fields: &[
-            FieldDef { name: "JSONPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "JSONPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "description", ..FieldDef::EMPTY },
             FieldDef { name: "format", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "priority", ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11527,7 +11527,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["strategy"],
         fields: &[
             FieldDef { name: "conversionReviewVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "strategy", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "strategy", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "webhookClientConfig", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.WebhookClientConfig"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11538,9 +11538,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionSpec"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionSpec"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11548,11 +11548,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11563,7 +11563,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinition"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11572,9 +11572,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["plural", "kind"],
         fields: &[
             FieldDef { name: "categories", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "listKind", ..FieldDef::EMPTY },
-            FieldDef { name: "plural", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "plural", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "shortNames", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "singular", ..FieldDef::EMPTY },
         ],
@@ -11586,10 +11586,10 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "additionalPrinterColumns", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceColumnDefinition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "conversion", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceConversion"), ..FieldDef::EMPTY },
-            FieldDef { name: "group", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "names", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionNames"), required: true, default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "group", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "names", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionNames"), required: true, default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "preserveUnknownFields", ..FieldDef::EMPTY },
-            FieldDef { name: "scope", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "scope", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "selectableFields", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.SelectableField"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "subresources", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceSubresources"), ..FieldDef::EMPTY },
             FieldDef { name: "validation", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceValidation"), ..FieldDef::EMPTY },
@@ -11601,7 +11601,7 @@ pub(super) static TYPES: &[TypeDef] = &[
     TypeDef {
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionStatus",
         fields: &[
-            FieldDef { name: "acceptedNames", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionNames"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "acceptedNames", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionNames"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionCondition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Map), list_map_keys: &["type"], item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "storedVersions", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
@@ -11614,11 +11614,11 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "additionalPrinterColumns", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceColumnDefinition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "deprecated", ..FieldDef::EMPTY },
             FieldDef { name: "deprecationWarning", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "schema", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceValidation"), ..FieldDef::EMPTY },
             FieldDef { name: "selectableFields", shape: Shape::List, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.SelectableField"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "served", required: true, default: Some("false"), ..FieldDef::EMPTY },
-            FieldDef { name: "storage", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "served", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "storage", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "subresources", shape: Shape::Struct, elem: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceSubresources"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11628,8 +11628,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["specReplicasPath", "statusReplicasPath"],
         fields: &[
             FieldDef { name: "labelSelectorPath", ..FieldDef::EMPTY },
-            FieldDef { name: "specReplicasPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "statusReplicasPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "specReplicasPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "statusReplicasPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11734,7 +11734,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.SelectableField",
         required: &["jsonPath"],
         fields: &[
-            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "jsonPath", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11742,8 +11742,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.ServiceReference",
         required: &["namespace", "name"],
         fields: &[
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespace", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespace", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "path", ..FieldDef::EMPTY },
             FieldDef { name: "port", ..FieldDef::EMPTY },
         ],
@@ -11758,7 +11758,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "messageExpression", ..FieldDef::EMPTY },
             FieldDef { name: "optionalOldSelf", ..FieldDef::EMPTY },
             FieldDef { name: "reason", enum_type: Some("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.FieldValueErrorReason"), ..FieldDef::EMPTY },
-            FieldDef { name: "rule", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "rule", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11782,8 +11782,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "preferredVersion", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "preferredVersion", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "serverAddressByClientCIDRs", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "versions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -11805,11 +11805,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "categories", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "group", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "namespaced", required: true, default: Some("false"), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "namespaced", required: true, default: Some("false"), zero: Some("false"), ..FieldDef::EMPTY },
             FieldDef { name: "shortNames", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "singularName", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "singularName", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "storageVersionHash", ..FieldDef::EMPTY },
             FieldDef { name: "verbs", shape: Shape::List, elem_shape: Some(Shape::Scalar), required: true, item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
             FieldDef { name: "version", ..FieldDef::EMPTY },
@@ -11821,7 +11821,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["groupVersion", "resources"],
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
-            FieldDef { name: "groupVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "groupVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
             FieldDef { name: "resources", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.APIResource"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
@@ -11842,12 +11842,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.Condition",
         required: &["type", "status", "lastTransitionTime", "reason", "message"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "message", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "message", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "observedGeneration", ..FieldDef::EMPTY },
-            FieldDef { name: "reason", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "reason", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11880,8 +11880,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
         required: &["key", "operator"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "operator", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "operator", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11904,8 +11904,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionForDiscovery",
         required: &["groupVersion", "version"],
         fields: &[
-            FieldDef { name: "groupVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "version", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "groupVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "version", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11913,9 +11913,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionKind",
         required: &["group", "version", "kind"],
         fields: &[
-            FieldDef { name: "group", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "version", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "group", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "version", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11923,9 +11923,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.GroupVersionResource",
         required: &["group", "version", "resource"],
         fields: &[
-            FieldDef { name: "group", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "resource", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "version", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "group", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "resource", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "version", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -11942,8 +11942,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
         required: &["key", "operator"],
         fields: &[
-            FieldDef { name: "key", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "operator", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "key", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "operator", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "values", shape: Shape::List, elem_shape: Some(Shape::Scalar), list_type: Some(ListType::Atomic), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -11998,7 +11998,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
         fields: &[
             FieldDef { name: "annotations", shape: Shape::Map, elem_shape: Some(Shape::Scalar), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
-            FieldDef { name: "creationTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "creationTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "deletionGracePeriodSeconds", ..FieldDef::EMPTY },
             FieldDef { name: "deletionTimestamp", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
             FieldDef { name: "finalizers", shape: Shape::List, elem_shape: Some(Shape::Scalar), patch_strategy: Some(PatchStrategy::Merge), list_type: Some(ListType::Set), item_defaults: &[Some("\"\"")], ..FieldDef::EMPTY },
@@ -12020,12 +12020,12 @@ pub(super) static TYPES: &[TypeDef] = &[
         required: &["apiVersion", "kind", "name", "uid"],
         map_type: Some(MapType::Atomic),
         fields: &[
-            FieldDef { name: "apiVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "apiVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "blockOwnerDeletion", ..FieldDef::EMPTY },
             FieldDef { name: "controller", ..FieldDef::EMPTY },
-            FieldDef { name: "kind", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "uid", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "kind", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "uid", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12034,7 +12034,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12045,7 +12045,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12077,8 +12077,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.ServerAddressByClientCIDR",
         required: &["clientCIDR", "serverAddress"],
         fields: &[
-            FieldDef { name: "clientCIDR", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "serverAddress", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "clientCIDR", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "serverAddress", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12090,7 +12090,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "details", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails"), list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
             FieldDef { name: "status", ..FieldDef::EMPTY },
         ],
@@ -12124,7 +12124,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "columnDefinitions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.TableColumnDefinition"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
             FieldDef { name: "rows", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.TableRow"), elem_shape: Some(Shape::Struct), required: true, list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
@@ -12133,11 +12133,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.TableColumnDefinition",
         required: &["name", "type", "format", "description", "priority"],
         fields: &[
-            FieldDef { name: "description", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "format", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "name", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "priority", required: true, default: Some("0"), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "description", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "format", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "name", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "priority", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12147,7 +12147,7 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "cells", shape: Shape::List, elem_shape: Some(Shape::Opaque), required: true, list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
             FieldDef { name: "conditions", shape: Shape::List, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.TableRowCondition"), elem_shape: Some(Shape::Struct), list_type: Some(ListType::Atomic), item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
-            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), ..FieldDef::EMPTY },
+            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), zero: Some("null"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12157,8 +12157,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12190,8 +12190,8 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent",
         required: &["type", "object"],
         fields: &[
-            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "object", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.runtime.RawExtension"), required: true, zero: Some("null"), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12209,19 +12209,19 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.apimachinery.pkg.version.Info",
         required: &["major", "minor", "gitVersion", "gitCommit", "gitTreeState", "buildDate", "goVersion", "compiler", "platform"],
         fields: &[
-            FieldDef { name: "buildDate", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "compiler", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "buildDate", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "compiler", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "emulationMajor", ..FieldDef::EMPTY },
             FieldDef { name: "emulationMinor", ..FieldDef::EMPTY },
-            FieldDef { name: "gitCommit", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "gitTreeState", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "gitVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "goVersion", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "major", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "gitCommit", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "gitTreeState", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "gitVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "goVersion", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "major", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
             FieldDef { name: "minCompatibilityMajor", ..FieldDef::EMPTY },
             FieldDef { name: "minCompatibilityMinor", ..FieldDef::EMPTY },
-            FieldDef { name: "minor", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "platform", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "minor", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "platform", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12230,9 +12230,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12240,11 +12240,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12255,7 +12255,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12265,11 +12265,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "caBundle", list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
             FieldDef { name: "group", ..FieldDef::EMPTY },
-            FieldDef { name: "groupPriorityMinimum", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "groupPriorityMinimum", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "insecureSkipTLSVerify", ..FieldDef::EMPTY },
             FieldDef { name: "service", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference"), ..FieldDef::EMPTY },
             FieldDef { name: "version", ..FieldDef::EMPTY },
-            FieldDef { name: "versionPriority", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "versionPriority", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12294,9 +12294,9 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec"), default: Some("{}"), ..FieldDef::EMPTY },
-            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceStatus"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "spec", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "status", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceStatus"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12304,11 +12304,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceCondition",
         required: &["type", "status"],
         fields: &[
-            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), ..FieldDef::EMPTY },
+            FieldDef { name: "lastTransitionTime", shape: Shape::Opaque, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.Time"), zero: Some("null"), ..FieldDef::EMPTY },
             FieldDef { name: "message", ..FieldDef::EMPTY },
             FieldDef { name: "reason", ..FieldDef::EMPTY },
-            FieldDef { name: "status", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
-            FieldDef { name: "type", required: true, default: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "status", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
+            FieldDef { name: "type", required: true, default: Some("\"\""), zero: Some("\"\""), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12319,7 +12319,7 @@ pub(super) static TYPES: &[TypeDef] = &[
             FieldDef { name: "apiVersion", ..FieldDef::EMPTY },
             FieldDef { name: "items", shape: Shape::List, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIService"), elem_shape: Some(Shape::Struct), required: true, item_defaults: &[Some("{}")], ..FieldDef::EMPTY },
             FieldDef { name: "kind", ..FieldDef::EMPTY },
-            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), ..FieldDef::EMPTY },
+            FieldDef { name: "metadata", shape: Shape::Struct, elem: Some("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"), default: Some("{}"), zero: Some("{}"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -12329,11 +12329,11 @@ pub(super) static TYPES: &[TypeDef] = &[
         fields: &[
             FieldDef { name: "caBundle", list_type: Some(ListType::Atomic), ..FieldDef::EMPTY },
             FieldDef { name: "group", ..FieldDef::EMPTY },
-            FieldDef { name: "groupPriorityMinimum", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "groupPriorityMinimum", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
             FieldDef { name: "insecureSkipTLSVerify", ..FieldDef::EMPTY },
             FieldDef { name: "service", shape: Shape::Struct, elem: Some("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.ServiceReference"), ..FieldDef::EMPTY },
             FieldDef { name: "version", ..FieldDef::EMPTY },
-            FieldDef { name: "versionPriority", required: true, default: Some("0"), ..FieldDef::EMPTY },
+            FieldDef { name: "versionPriority", required: true, default: Some("0"), zero: Some("0"), ..FieldDef::EMPTY },
         ],
         ..TypeDef::EMPTY
     },
@@ -13047,758 +13047,758 @@ pub(super) static ENUMS: &[EnumDef] = &[
 ];
 
 pub(super) static KINDS: &[KindDef] = &[
-    KindDef { group: "", version: "v1", kind: "APIGroup", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup" },
-    KindDef { group: "", version: "v1", kind: "APIGroupList", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList" },
-    KindDef { group: "", version: "v1", kind: "APIResourceList", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList" },
-    KindDef { group: "", version: "v1", kind: "APIVersions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions" },
-    KindDef { group: "", version: "v1", kind: "Binding", type_name: "io.k8s.api.core.v1.Binding" },
-    KindDef { group: "", version: "v1", kind: "ComponentStatus", type_name: "io.k8s.api.core.v1.ComponentStatus" },
-    KindDef { group: "", version: "v1", kind: "ComponentStatusList", type_name: "io.k8s.api.core.v1.ComponentStatusList" },
-    KindDef { group: "", version: "v1", kind: "ConfigMap", type_name: "io.k8s.api.core.v1.ConfigMap" },
-    KindDef { group: "", version: "v1", kind: "ConfigMapList", type_name: "io.k8s.api.core.v1.ConfigMapList" },
-    KindDef { group: "", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "", version: "v1", kind: "Endpoints", type_name: "io.k8s.api.core.v1.Endpoints" },
-    KindDef { group: "", version: "v1", kind: "EndpointsList", type_name: "io.k8s.api.core.v1.EndpointsList" },
-    KindDef { group: "", version: "v1", kind: "Event", type_name: "io.k8s.api.core.v1.Event" },
-    KindDef { group: "", version: "v1", kind: "EventList", type_name: "io.k8s.api.core.v1.EventList" },
-    KindDef { group: "", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "", version: "v1", kind: "LimitRange", type_name: "io.k8s.api.core.v1.LimitRange" },
-    KindDef { group: "", version: "v1", kind: "LimitRangeList", type_name: "io.k8s.api.core.v1.LimitRangeList" },
-    KindDef { group: "", version: "v1", kind: "List", type_name: "io.k8s.api.core.v1.List" },
-    KindDef { group: "", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "", version: "v1", kind: "Namespace", type_name: "io.k8s.api.core.v1.Namespace" },
-    KindDef { group: "", version: "v1", kind: "NamespaceList", type_name: "io.k8s.api.core.v1.NamespaceList" },
-    KindDef { group: "", version: "v1", kind: "Node", type_name: "io.k8s.api.core.v1.Node" },
-    KindDef { group: "", version: "v1", kind: "NodeList", type_name: "io.k8s.api.core.v1.NodeList" },
-    KindDef { group: "", version: "v1", kind: "NodeProxyOptions", type_name: "io.k8s.api.core.v1.NodeProxyOptions" },
-    KindDef { group: "", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "", version: "v1", kind: "PersistentVolume", type_name: "io.k8s.api.core.v1.PersistentVolume" },
-    KindDef { group: "", version: "v1", kind: "PersistentVolumeClaim", type_name: "io.k8s.api.core.v1.PersistentVolumeClaim" },
-    KindDef { group: "", version: "v1", kind: "PersistentVolumeClaimList", type_name: "io.k8s.api.core.v1.PersistentVolumeClaimList" },
-    KindDef { group: "", version: "v1", kind: "PersistentVolumeList", type_name: "io.k8s.api.core.v1.PersistentVolumeList" },
-    KindDef { group: "", version: "v1", kind: "Pod", type_name: "io.k8s.api.core.v1.Pod" },
-    KindDef { group: "", version: "v1", kind: "PodAttachOptions", type_name: "io.k8s.api.core.v1.PodAttachOptions" },
-    KindDef { group: "", version: "v1", kind: "PodExecOptions", type_name: "io.k8s.api.core.v1.PodExecOptions" },
-    KindDef { group: "", version: "v1", kind: "PodList", type_name: "io.k8s.api.core.v1.PodList" },
-    KindDef { group: "", version: "v1", kind: "PodLogOptions", type_name: "io.k8s.api.core.v1.PodLogOptions" },
-    KindDef { group: "", version: "v1", kind: "PodPortForwardOptions", type_name: "io.k8s.api.core.v1.PodPortForwardOptions" },
-    KindDef { group: "", version: "v1", kind: "PodProxyOptions", type_name: "io.k8s.api.core.v1.PodProxyOptions" },
-    KindDef { group: "", version: "v1", kind: "PodStatusResult", type_name: "io.k8s.api.core.v1.PodStatusResult" },
-    KindDef { group: "", version: "v1", kind: "PodTemplate", type_name: "io.k8s.api.core.v1.PodTemplate" },
-    KindDef { group: "", version: "v1", kind: "PodTemplateList", type_name: "io.k8s.api.core.v1.PodTemplateList" },
-    KindDef { group: "", version: "v1", kind: "RangeAllocation", type_name: "io.k8s.api.core.v1.RangeAllocation" },
-    KindDef { group: "", version: "v1", kind: "ReplicationController", type_name: "io.k8s.api.core.v1.ReplicationController" },
-    KindDef { group: "", version: "v1", kind: "ReplicationControllerList", type_name: "io.k8s.api.core.v1.ReplicationControllerList" },
-    KindDef { group: "", version: "v1", kind: "ResourceQuota", type_name: "io.k8s.api.core.v1.ResourceQuota" },
-    KindDef { group: "", version: "v1", kind: "ResourceQuotaList", type_name: "io.k8s.api.core.v1.ResourceQuotaList" },
-    KindDef { group: "", version: "v1", kind: "Secret", type_name: "io.k8s.api.core.v1.Secret" },
-    KindDef { group: "", version: "v1", kind: "SecretList", type_name: "io.k8s.api.core.v1.SecretList" },
-    KindDef { group: "", version: "v1", kind: "SerializedReference", type_name: "io.k8s.api.core.v1.SerializedReference" },
-    KindDef { group: "", version: "v1", kind: "Service", type_name: "io.k8s.api.core.v1.Service" },
-    KindDef { group: "", version: "v1", kind: "ServiceAccount", type_name: "io.k8s.api.core.v1.ServiceAccount" },
-    KindDef { group: "", version: "v1", kind: "ServiceAccountList", type_name: "io.k8s.api.core.v1.ServiceAccountList" },
-    KindDef { group: "", version: "v1", kind: "ServiceList", type_name: "io.k8s.api.core.v1.ServiceList" },
-    KindDef { group: "", version: "v1", kind: "ServiceProxyOptions", type_name: "io.k8s.api.core.v1.ServiceProxyOptions" },
-    KindDef { group: "", version: "v1", kind: "Status", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.Status" },
-    KindDef { group: "", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "AdmissionReview", type_name: "io.k8s.api.admission.v1.AdmissionReview" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "AdmissionReview", type_name: "io.k8s.api.admission.v1beta1.AdmissionReview" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfigurationList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfigurationList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicy" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBinding" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1beta1.MutatingWebhookConfiguration" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1beta1.MutatingWebhookConfigurationList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingWebhookConfiguration" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingWebhookConfigurationList" },
-    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "ConversionReview", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ConversionReview" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinitionList", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "ConversionReview", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.ConversionReview" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CustomResourceDefinition", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinition" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CustomResourceDefinitionList", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionList" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "APIService", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "APIServiceList", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceList" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "APIService", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIService" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "APIServiceList", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceList" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apps", version: "v1", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1.ControllerRevision" },
-    KindDef { group: "apps", version: "v1", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1.ControllerRevisionList" },
-    KindDef { group: "apps", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apps", version: "v1", kind: "DaemonSet", type_name: "io.k8s.api.apps.v1.DaemonSet" },
-    KindDef { group: "apps", version: "v1", kind: "DaemonSetList", type_name: "io.k8s.api.apps.v1.DaemonSetList" },
-    KindDef { group: "apps", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apps", version: "v1", kind: "Deployment", type_name: "io.k8s.api.apps.v1.Deployment" },
-    KindDef { group: "apps", version: "v1", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1.DeploymentList" },
-    KindDef { group: "apps", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apps", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apps", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apps", version: "v1", kind: "ReplicaSet", type_name: "io.k8s.api.apps.v1.ReplicaSet" },
-    KindDef { group: "apps", version: "v1", kind: "ReplicaSetList", type_name: "io.k8s.api.apps.v1.ReplicaSetList" },
-    KindDef { group: "apps", version: "v1", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1.StatefulSet" },
-    KindDef { group: "apps", version: "v1", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1.StatefulSetList" },
-    KindDef { group: "apps", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apps", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apps", version: "v1beta1", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1beta1.ControllerRevision" },
-    KindDef { group: "apps", version: "v1beta1", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1beta1.ControllerRevisionList" },
-    KindDef { group: "apps", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "Deployment", type_name: "io.k8s.api.apps.v1beta1.Deployment" },
-    KindDef { group: "apps", version: "v1beta1", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1beta1.DeploymentList" },
-    KindDef { group: "apps", version: "v1beta1", kind: "DeploymentRollback", type_name: "io.k8s.api.apps.v1beta1.DeploymentRollback" },
-    KindDef { group: "apps", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "Scale", type_name: "io.k8s.api.apps.v1beta1.Scale" },
-    KindDef { group: "apps", version: "v1beta1", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1beta1.StatefulSet" },
-    KindDef { group: "apps", version: "v1beta1", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1beta1.StatefulSetList" },
-    KindDef { group: "apps", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apps", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "apps", version: "v1beta2", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1beta2.ControllerRevision" },
-    KindDef { group: "apps", version: "v1beta2", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1beta2.ControllerRevisionList" },
-    KindDef { group: "apps", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "DaemonSet", type_name: "io.k8s.api.apps.v1beta2.DaemonSet" },
-    KindDef { group: "apps", version: "v1beta2", kind: "DaemonSetList", type_name: "io.k8s.api.apps.v1beta2.DaemonSetList" },
-    KindDef { group: "apps", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "Deployment", type_name: "io.k8s.api.apps.v1beta2.Deployment" },
-    KindDef { group: "apps", version: "v1beta2", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1beta2.DeploymentList" },
-    KindDef { group: "apps", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "ReplicaSet", type_name: "io.k8s.api.apps.v1beta2.ReplicaSet" },
-    KindDef { group: "apps", version: "v1beta2", kind: "ReplicaSetList", type_name: "io.k8s.api.apps.v1beta2.ReplicaSetList" },
-    KindDef { group: "apps", version: "v1beta2", kind: "Scale", type_name: "io.k8s.api.apps.v1beta2.Scale" },
-    KindDef { group: "apps", version: "v1beta2", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1beta2.StatefulSet" },
-    KindDef { group: "apps", version: "v1beta2", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1beta2.StatefulSetList" },
-    KindDef { group: "apps", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "apps", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1.SelfSubjectReview" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", type_name: "io.k8s.api.authentication.v1.TokenRequest" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "TokenReview", type_name: "io.k8s.api.authentication.v1.TokenReview" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1alpha1.SelfSubjectReview" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1beta1.SelfSubjectReview" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "TokenReview", type_name: "io.k8s.api.authentication.v1beta1.TokenReview" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "LocalSubjectAccessReview", type_name: "io.k8s.api.authorization.v1.LocalSubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview", type_name: "io.k8s.api.authorization.v1.SelfSubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectRulesReview", type_name: "io.k8s.api.authorization.v1.SelfSubjectRulesReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview", type_name: "io.k8s.api.authorization.v1.SubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "LocalSubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.LocalSubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SelfSubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.SelfSubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SelfSubjectRulesReview", type_name: "io.k8s.api.authorization.v1beta1.SelfSubjectRulesReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.SubjectAccessReview" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "autoscaling", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler" },
-    KindDef { group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerList" },
-    KindDef { group: "autoscaling", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "Scale", type_name: "io.k8s.api.autoscaling.v1.Scale" },
-    KindDef { group: "autoscaling", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "autoscaling", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "autoscaling", version: "v2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler" },
-    KindDef { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerList" },
-    KindDef { group: "autoscaling", version: "v2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "autoscaling", version: "v2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscaler" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerList" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "autoscaling", version: "v2beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscaler" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerList" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "autoscaling", version: "v2beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "batch", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "batch", version: "v1", kind: "CronJob", type_name: "io.k8s.api.batch.v1.CronJob" },
-    KindDef { group: "batch", version: "v1", kind: "CronJobList", type_name: "io.k8s.api.batch.v1.CronJobList" },
-    KindDef { group: "batch", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "batch", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "batch", version: "v1", kind: "Job", type_name: "io.k8s.api.batch.v1.Job" },
-    KindDef { group: "batch", version: "v1", kind: "JobList", type_name: "io.k8s.api.batch.v1.JobList" },
-    KindDef { group: "batch", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "batch", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "batch", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "batch", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "batch", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "CronJob", type_name: "io.k8s.api.batch.v1beta1.CronJob" },
-    KindDef { group: "batch", version: "v1beta1", kind: "CronJobList", type_name: "io.k8s.api.batch.v1beta1.CronJobList" },
-    KindDef { group: "batch", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "batch", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest", type_name: "io.k8s.api.certificates.v1.CertificateSigningRequest" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequestList", type_name: "io.k8s.api.certificates.v1.CertificateSigningRequestList" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ClusterTrustBundle", type_name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ClusterTrustBundleList", type_name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CertificateSigningRequest", type_name: "io.k8s.api.certificates.v1beta1.CertificateSigningRequest" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CertificateSigningRequestList", type_name: "io.k8s.api.certificates.v1beta1.CertificateSigningRequestList" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ClusterTrustBundle", type_name: "io.k8s.api.certificates.v1beta1.ClusterTrustBundle" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ClusterTrustBundleList", type_name: "io.k8s.api.certificates.v1beta1.ClusterTrustBundleList" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "Lease", type_name: "io.k8s.api.coordination.v1.Lease" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "LeaseList", type_name: "io.k8s.api.coordination.v1.LeaseList" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidate", type_name: "io.k8s.api.coordination.v1alpha2.LeaseCandidate" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidateList", type_name: "io.k8s.api.coordination.v1alpha2.LeaseCandidateList" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "Lease", type_name: "io.k8s.api.coordination.v1beta1.Lease" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseCandidate", type_name: "io.k8s.api.coordination.v1beta1.LeaseCandidate" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseCandidateList", type_name: "io.k8s.api.coordination.v1beta1.LeaseCandidateList" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseList", type_name: "io.k8s.api.coordination.v1beta1.LeaseList" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", type_name: "io.k8s.api.discovery.v1.EndpointSlice" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "EndpointSliceList", type_name: "io.k8s.api.discovery.v1.EndpointSliceList" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "EndpointSlice", type_name: "io.k8s.api.discovery.v1beta1.EndpointSlice" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "EndpointSliceList", type_name: "io.k8s.api.discovery.v1beta1.EndpointSliceList" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "Event", type_name: "io.k8s.api.events.v1.Event" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "EventList", type_name: "io.k8s.api.events.v1.EventList" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "events.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "Event", type_name: "io.k8s.api.events.v1beta1.Event" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "EventList", type_name: "io.k8s.api.events.v1beta1.EventList" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "DaemonSet", type_name: "io.k8s.api.extensions.v1beta1.DaemonSet" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "DaemonSetList", type_name: "io.k8s.api.extensions.v1beta1.DaemonSetList" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "Deployment", type_name: "io.k8s.api.extensions.v1beta1.Deployment" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "DeploymentList", type_name: "io.k8s.api.extensions.v1beta1.DeploymentList" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "DeploymentRollback", type_name: "io.k8s.api.extensions.v1beta1.DeploymentRollback" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "Ingress", type_name: "io.k8s.api.extensions.v1beta1.Ingress" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "IngressList", type_name: "io.k8s.api.extensions.v1beta1.IngressList" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "NetworkPolicy", type_name: "io.k8s.api.extensions.v1beta1.NetworkPolicy" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "NetworkPolicyList", type_name: "io.k8s.api.extensions.v1beta1.NetworkPolicyList" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "ReplicaSet", type_name: "io.k8s.api.extensions.v1beta1.ReplicaSet" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "ReplicaSetList", type_name: "io.k8s.api.extensions.v1beta1.ReplicaSetList" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "Scale", type_name: "io.k8s.api.extensions.v1beta1.Scale" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "extensions", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1.FlowSchema" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1.FlowSchemaList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta1.FlowSchema" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta1.FlowSchemaList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfiguration" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta2.FlowSchema" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta2.FlowSchemaList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfiguration" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta3.FlowSchema" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta3.FlowSchemaList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfiguration" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationList" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "ImageReview", type_name: "io.k8s.api.imagepolicy.v1alpha1.ImageReview" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersion", type_name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersion" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersionList", type_name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionList" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1.IPAddress" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1.IPAddressList" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "Ingress", type_name: "io.k8s.api.networking.v1.Ingress" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressClass", type_name: "io.k8s.api.networking.v1.IngressClass" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressClassList", type_name: "io.k8s.api.networking.v1.IngressClassList" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressList", type_name: "io.k8s.api.networking.v1.IngressList" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", type_name: "io.k8s.api.networking.v1.NetworkPolicy" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicyList", type_name: "io.k8s.api.networking.v1.NetworkPolicyList" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1.ServiceCIDR" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1.ServiceCIDRList" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1alpha1.IPAddress" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1alpha1.IPAddressList" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1alpha1.ServiceCIDR" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1alpha1.ServiceCIDRList" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1beta1.IPAddress" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1beta1.IPAddressList" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "Ingress", type_name: "io.k8s.api.networking.v1beta1.Ingress" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressClass", type_name: "io.k8s.api.networking.v1beta1.IngressClass" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressClassList", type_name: "io.k8s.api.networking.v1beta1.IngressClassList" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressList", type_name: "io.k8s.api.networking.v1beta1.IngressList" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1beta1.ServiceCIDR" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1beta1.ServiceCIDRList" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1.RuntimeClass" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1.RuntimeClassList" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1alpha1.RuntimeClass" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1alpha1.RuntimeClassList" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1beta1.RuntimeClass" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1beta1.RuntimeClassList" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "policy", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "policy", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "policy", version: "v1", kind: "Eviction", type_name: "io.k8s.api.policy.v1.Eviction" },
-    KindDef { group: "policy", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "policy", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "policy", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "policy", version: "v1", kind: "PodDisruptionBudget", type_name: "io.k8s.api.policy.v1.PodDisruptionBudget" },
-    KindDef { group: "policy", version: "v1", kind: "PodDisruptionBudgetList", type_name: "io.k8s.api.policy.v1.PodDisruptionBudgetList" },
-    KindDef { group: "policy", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "policy", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "policy", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "Eviction", type_name: "io.k8s.api.policy.v1beta1.Eviction" },
-    KindDef { group: "policy", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "PodDisruptionBudget", type_name: "io.k8s.api.policy.v1beta1.PodDisruptionBudget" },
-    KindDef { group: "policy", version: "v1beta1", kind: "PodDisruptionBudgetList", type_name: "io.k8s.api.policy.v1beta1.PodDisruptionBudgetList" },
-    KindDef { group: "policy", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "policy", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1.ClusterRole" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1.ClusterRoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1.ClusterRoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1.ClusterRoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", type_name: "io.k8s.api.rbac.v1.Role" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1.RoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1.RoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1.RoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRole" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "Role", type_name: "io.k8s.api.rbac.v1alpha1.Role" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1alpha1.RoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1alpha1.RoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1alpha1.RoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1beta1.ClusterRole" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "Role", type_name: "io.k8s.api.rbac.v1beta1.Role" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1beta1.RoleBinding" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1beta1.RoleBindingList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1beta1.RoleList" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1alpha3.DeviceClass" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1alpha3.DeviceClassList" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceTaintRule", type_name: "io.k8s.api.resource.v1alpha3.DeviceTaintRule" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceTaintRuleList", type_name: "io.k8s.api.resource.v1alpha3.DeviceTaintRuleList" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaim" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimList" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimTemplate" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimTemplateList" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1alpha3.ResourceSlice" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1alpha3.ResourceSliceList" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1beta1.DeviceClass" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1beta1.DeviceClassList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1beta1.ResourceClaim" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplate" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplateList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1beta1.ResourceSlice" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1beta1.ResourceSliceList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1beta2.DeviceClass" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1beta2.DeviceClassList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1beta2.ResourceClaim" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimTemplate" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimTemplateList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1beta2.ResourceSlice" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1beta2.ResourceSliceList" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1.PriorityClass" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1.PriorityClassList" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1alpha1.PriorityClass" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1alpha1.PriorityClassList" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1beta1.PriorityClass" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1beta1.PriorityClassList" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIDriver", type_name: "io.k8s.api.storage.v1.CSIDriver" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIDriverList", type_name: "io.k8s.api.storage.v1.CSIDriverList" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSINode", type_name: "io.k8s.api.storage.v1.CSINode" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSINodeList", type_name: "io.k8s.api.storage.v1.CSINodeList" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1.CSIStorageCapacity" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1.CSIStorageCapacityList" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "StorageClass", type_name: "io.k8s.api.storage.v1.StorageClass" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "StorageClassList", type_name: "io.k8s.api.storage.v1.StorageClassList" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1.VolumeAttachment" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1.VolumeAttachmentList" },
-    KindDef { group: "storage.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1alpha1.CSIStorageCapacity" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1alpha1.CSIStorageCapacityList" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttachment" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttachmentList" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttributesClass", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClass" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttributesClassList", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClassList" },
-    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriver", type_name: "io.k8s.api.storage.v1beta1.CSIDriver" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriverList", type_name: "io.k8s.api.storage.v1beta1.CSIDriverList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSINode", type_name: "io.k8s.api.storage.v1beta1.CSINode" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSINodeList", type_name: "io.k8s.api.storage.v1beta1.CSINodeList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1beta1.CSIStorageCapacity" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1beta1.CSIStorageCapacityList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "StorageClass", type_name: "io.k8s.api.storage.v1beta1.StorageClass" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "StorageClassList", type_name: "io.k8s.api.storage.v1beta1.StorageClassList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1beta1.VolumeAttachment" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1beta1.VolumeAttachmentList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass", type_name: "io.k8s.api.storage.v1beta1.VolumeAttributesClass" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClassList", type_name: "io.k8s.api.storage.v1beta1.VolumeAttributesClassList" },
-    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "StorageVersionMigration", type_name: "io.k8s.api.storagemigration.v1alpha1.StorageVersionMigration" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "StorageVersionMigrationList", type_name: "io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationList" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions" },
-    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" },
+    KindDef { group: "", version: "v1", kind: "APIGroup", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup", zero: "{\"name\":\"\",\"preferredVersion\":{\"groupVersion\":\"\",\"version\":\"\"},\"versions\":null}" },
+    KindDef { group: "", version: "v1", kind: "APIGroupList", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList", zero: "{\"groups\":null}" },
+    KindDef { group: "", version: "v1", kind: "APIResourceList", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList", zero: "{\"groupVersion\":\"\",\"resources\":null}" },
+    KindDef { group: "", version: "v1", kind: "APIVersions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions", zero: "{\"serverAddressByClientCIDRs\":null,\"versions\":null}" },
+    KindDef { group: "", version: "v1", kind: "Binding", type_name: "io.k8s.api.core.v1.Binding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"target\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ComponentStatus", type_name: "io.k8s.api.core.v1.ComponentStatus", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "", version: "v1", kind: "ComponentStatusList", type_name: "io.k8s.api.core.v1.ComponentStatusList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ConfigMap", type_name: "io.k8s.api.core.v1.ConfigMap", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "", version: "v1", kind: "ConfigMapList", type_name: "io.k8s.api.core.v1.ConfigMapList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "Endpoints", type_name: "io.k8s.api.core.v1.Endpoints", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "", version: "v1", kind: "EndpointsList", type_name: "io.k8s.api.core.v1.EndpointsList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "Event", type_name: "io.k8s.api.core.v1.Event", zero: "{\"eventTime\":null,\"firstTimestamp\":null,\"involvedObject\":{},\"lastTimestamp\":null,\"metadata\":{\"creationTimestamp\":null},\"reportingComponent\":\"\",\"reportingInstance\":\"\",\"source\":{}}" },
+    KindDef { group: "", version: "v1", kind: "EventList", type_name: "io.k8s.api.core.v1.EventList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "LimitRange", type_name: "io.k8s.api.core.v1.LimitRange", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"limits\":null}}" },
+    KindDef { group: "", version: "v1", kind: "LimitRangeList", type_name: "io.k8s.api.core.v1.LimitRangeList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "List", type_name: "io.k8s.api.core.v1.List", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "Namespace", type_name: "io.k8s.api.core.v1.Namespace", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "NamespaceList", type_name: "io.k8s.api.core.v1.NamespaceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "Node", type_name: "io.k8s.api.core.v1.Node", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":0}},\"nodeInfo\":{\"architecture\":\"\",\"bootID\":\"\",\"containerRuntimeVersion\":\"\",\"kernelVersion\":\"\",\"kubeProxyVersion\":\"\",\"kubeletVersion\":\"\",\"machineID\":\"\",\"operatingSystem\":\"\",\"osImage\":\"\",\"systemUUID\":\"\"}}}" },
+    KindDef { group: "", version: "v1", kind: "NodeList", type_name: "io.k8s.api.core.v1.NodeList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "NodeProxyOptions", type_name: "io.k8s.api.core.v1.NodeProxyOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PersistentVolume", type_name: "io.k8s.api.core.v1.PersistentVolume", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PersistentVolumeClaim", type_name: "io.k8s.api.core.v1.PersistentVolumeClaim", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"resources\":{}},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PersistentVolumeClaimList", type_name: "io.k8s.api.core.v1.PersistentVolumeClaimList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PersistentVolumeList", type_name: "io.k8s.api.core.v1.PersistentVolumeList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "Pod", type_name: "io.k8s.api.core.v1.Pod", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PodAttachOptions", type_name: "io.k8s.api.core.v1.PodAttachOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PodExecOptions", type_name: "io.k8s.api.core.v1.PodExecOptions", zero: "{\"command\":null}" },
+    KindDef { group: "", version: "v1", kind: "PodList", type_name: "io.k8s.api.core.v1.PodList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PodLogOptions", type_name: "io.k8s.api.core.v1.PodLogOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PodPortForwardOptions", type_name: "io.k8s.api.core.v1.PodPortForwardOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PodProxyOptions", type_name: "io.k8s.api.core.v1.PodProxyOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "PodStatusResult", type_name: "io.k8s.api.core.v1.PodStatusResult", zero: "{\"metadata\":{\"creationTimestamp\":null},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "PodTemplate", type_name: "io.k8s.api.core.v1.PodTemplate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}}" },
+    KindDef { group: "", version: "v1", kind: "PodTemplateList", type_name: "io.k8s.api.core.v1.PodTemplateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "RangeAllocation", type_name: "io.k8s.api.core.v1.RangeAllocation", zero: "{\"data\":null,\"metadata\":{\"creationTimestamp\":null},\"range\":\"\"}" },
+    KindDef { group: "", version: "v1", kind: "ReplicationController", type_name: "io.k8s.api.core.v1.ReplicationController", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "", version: "v1", kind: "ReplicationControllerList", type_name: "io.k8s.api.core.v1.ReplicationControllerList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ResourceQuota", type_name: "io.k8s.api.core.v1.ResourceQuota", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ResourceQuotaList", type_name: "io.k8s.api.core.v1.ResourceQuotaList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "Secret", type_name: "io.k8s.api.core.v1.Secret", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "", version: "v1", kind: "SecretList", type_name: "io.k8s.api.core.v1.SecretList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "SerializedReference", type_name: "io.k8s.api.core.v1.SerializedReference", zero: "{\"reference\":{}}" },
+    KindDef { group: "", version: "v1", kind: "Service", type_name: "io.k8s.api.core.v1.Service", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"loadBalancer\":{}}}" },
+    KindDef { group: "", version: "v1", kind: "ServiceAccount", type_name: "io.k8s.api.core.v1.ServiceAccount", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "", version: "v1", kind: "ServiceAccountList", type_name: "io.k8s.api.core.v1.ServiceAccountList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ServiceList", type_name: "io.k8s.api.core.v1.ServiceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "ServiceProxyOptions", type_name: "io.k8s.api.core.v1.ServiceProxyOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "Status", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.Status", zero: "{\"metadata\":{}}" },
+    KindDef { group: "", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "AdmissionReview", type_name: "io.k8s.api.admission.v1.AdmissionReview", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "AdmissionReview", type_name: "io.k8s.api.admission.v1beta1.AdmissionReview", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "admission.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "MutatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "ValidatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1.ValidatingWebhookConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "MutatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1beta1.MutatingWebhookConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "MutatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1beta1.MutatingWebhookConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicy", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyBinding", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyBindingList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingAdmissionPolicyList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfiguration", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingWebhookConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "ValidatingWebhookConfigurationList", type_name: "io.k8s.api.admissionregistration.v1beta1.ValidatingWebhookConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "admissionregistration.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "ConversionReview", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.ConversionReview", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"group\":\"\",\"names\":{\"kind\":\"\",\"plural\":\"\"},\"scope\":\"\",\"versions\":null},\"status\":{\"acceptedNames\":{\"kind\":\"\",\"plural\":\"\"},\"conditions\":null,\"storedVersions\":null}}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinitionList", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "ConversionReview", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.ConversionReview", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CustomResourceDefinition", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinition", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"group\":\"\",\"names\":{\"kind\":\"\",\"plural\":\"\"},\"scope\":\"\"},\"status\":{\"acceptedNames\":{\"kind\":\"\",\"plural\":\"\"},\"conditions\":null,\"storedVersions\":null}}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "CustomResourceDefinitionList", type_name: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apiextensions.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "APIService", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"groupPriorityMinimum\":0,\"versionPriority\":0},\"status\":{}}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "APIServiceList", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "APIService", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIService", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"groupPriorityMinimum\":0,\"versionPriority\":0},\"status\":{}}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "APIServiceList", type_name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1beta1.APIServiceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apiregistration.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apps", version: "v1", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1.ControllerRevision", zero: "{\"data\":null,\"metadata\":{\"creationTimestamp\":null},\"revision\":0}" },
+    KindDef { group: "apps", version: "v1", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1.ControllerRevisionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "DaemonSet", type_name: "io.k8s.api.apps.v1.DaemonSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"currentNumberScheduled\":0,\"desiredNumberScheduled\":0,\"numberMisscheduled\":0,\"numberReady\":0}}" },
+    KindDef { group: "apps", version: "v1", kind: "DaemonSetList", type_name: "io.k8s.api.apps.v1.DaemonSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "Deployment", type_name: "io.k8s.api.apps.v1.Deployment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"strategy\":{},\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1.DeploymentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "ReplicaSet", type_name: "io.k8s.api.apps.v1.ReplicaSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1", kind: "ReplicaSetList", type_name: "io.k8s.api.apps.v1.ReplicaSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1.StatefulSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"serviceName\":\"\",\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"availableReplicas\":0,\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1.StatefulSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1beta1.ControllerRevision", zero: "{\"data\":null,\"metadata\":{\"creationTimestamp\":null},\"revision\":0}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1beta1.ControllerRevisionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "Deployment", type_name: "io.k8s.api.apps.v1beta1.Deployment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"strategy\":{},\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1beta1.DeploymentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "DeploymentRollback", type_name: "io.k8s.api.apps.v1beta1.DeploymentRollback", zero: "{\"name\":\"\",\"rollbackTo\":{}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "Scale", type_name: "io.k8s.api.apps.v1beta1.Scale", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1beta1.StatefulSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"serviceName\":\"\",\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"availableReplicas\":0,\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1beta1.StatefulSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "ControllerRevision", type_name: "io.k8s.api.apps.v1beta2.ControllerRevision", zero: "{\"data\":null,\"metadata\":{\"creationTimestamp\":null},\"revision\":0}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "ControllerRevisionList", type_name: "io.k8s.api.apps.v1beta2.ControllerRevisionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "DaemonSet", type_name: "io.k8s.api.apps.v1beta2.DaemonSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"currentNumberScheduled\":0,\"desiredNumberScheduled\":0,\"numberMisscheduled\":0,\"numberReady\":0}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "DaemonSetList", type_name: "io.k8s.api.apps.v1beta2.DaemonSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "Deployment", type_name: "io.k8s.api.apps.v1beta2.Deployment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"strategy\":{},\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "DeploymentList", type_name: "io.k8s.api.apps.v1beta2.DeploymentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "ReplicaSet", type_name: "io.k8s.api.apps.v1beta2.ReplicaSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "ReplicaSetList", type_name: "io.k8s.api.apps.v1beta2.ReplicaSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "Scale", type_name: "io.k8s.api.apps.v1beta2.Scale", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "StatefulSet", type_name: "io.k8s.api.apps.v1beta2.StatefulSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"selector\":null,\"serviceName\":\"\",\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"availableReplicas\":0,\"replicas\":0}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "StatefulSetList", type_name: "io.k8s.api.apps.v1beta2.StatefulSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "apps", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1.SelfSubjectReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"status\":{\"userInfo\":{}}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest", type_name: "io.k8s.api.authentication.v1.TokenRequest", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"audiences\":null,\"boundObjectRef\":null,\"expirationSeconds\":null},\"status\":{\"expirationTimestamp\":null,\"token\":\"\"}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "TokenReview", type_name: "io.k8s.api.authentication.v1.TokenReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"user\":{}}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1alpha1.SelfSubjectReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"status\":{\"userInfo\":{}}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "SelfSubjectReview", type_name: "io.k8s.api.authentication.v1beta1.SelfSubjectReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"status\":{\"userInfo\":{}}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "TokenReview", type_name: "io.k8s.api.authentication.v1beta1.TokenReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"user\":{}}}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "authentication.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "LocalSubjectAccessReview", type_name: "io.k8s.api.authorization.v1.LocalSubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview", type_name: "io.k8s.api.authorization.v1.SelfSubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectRulesReview", type_name: "io.k8s.api.authorization.v1.SelfSubjectRulesReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"incomplete\":false,\"nonResourceRules\":null,\"resourceRules\":null}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview", type_name: "io.k8s.api.authorization.v1.SubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "LocalSubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.LocalSubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SelfSubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.SelfSubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SelfSubjectRulesReview", type_name: "io.k8s.api.authorization.v1beta1.SelfSubjectRulesReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"incomplete\":false,\"nonResourceRules\":null,\"resourceRules\":null}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "SubjectAccessReview", type_name: "io.k8s.api.authorization.v1beta1.SubjectAccessReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "authorization.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"maxReplicas\":0,\"scaleTargetRef\":{\"kind\":\"\",\"name\":\"\"}},\"status\":{\"currentReplicas\":0,\"desiredReplicas\":0}}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "Scale", type_name: "io.k8s.api.autoscaling.v1.Scale", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"maxReplicas\":0,\"scaleTargetRef\":{\"kind\":\"\",\"name\":\"\"}},\"status\":{\"currentMetrics\":null,\"desiredReplicas\":0}}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscaler", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"maxReplicas\":0,\"scaleTargetRef\":{\"kind\":\"\",\"name\":\"\"}},\"status\":{\"conditions\":null,\"currentMetrics\":null,\"currentReplicas\":0,\"desiredReplicas\":0}}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2beta1.HorizontalPodAutoscalerList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "HorizontalPodAutoscaler", type_name: "io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscaler", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"maxReplicas\":0,\"scaleTargetRef\":{\"kind\":\"\",\"name\":\"\"}},\"status\":{\"conditions\":null,\"currentMetrics\":null,\"currentReplicas\":0,\"desiredReplicas\":0}}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "HorizontalPodAutoscalerList", type_name: "io.k8s.api.autoscaling.v2beta2.HorizontalPodAutoscalerList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "autoscaling", version: "v2beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "batch", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "CronJob", type_name: "io.k8s.api.batch.v1.CronJob", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"jobTemplate\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}}},\"schedule\":\"\"},\"status\":{}}" },
+    KindDef { group: "batch", version: "v1", kind: "CronJobList", type_name: "io.k8s.api.batch.v1.CronJobList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "batch", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "Job", type_name: "io.k8s.api.batch.v1.Job", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{}}" },
+    KindDef { group: "batch", version: "v1", kind: "JobList", type_name: "io.k8s.api.batch.v1.JobList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "batch", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "CronJob", type_name: "io.k8s.api.batch.v1beta1.CronJob", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"jobTemplate\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}}},\"schedule\":\"\"},\"status\":{}}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "CronJobList", type_name: "io.k8s.api.batch.v1beta1.CronJobList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "batch", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest", type_name: "io.k8s.api.certificates.v1.CertificateSigningRequest", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"request\":null,\"signerName\":\"\"},\"status\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequestList", type_name: "io.k8s.api.certificates.v1.CertificateSigningRequestList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ClusterTrustBundle", type_name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"trustBundle\":\"\"}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ClusterTrustBundleList", type_name: "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CertificateSigningRequest", type_name: "io.k8s.api.certificates.v1beta1.CertificateSigningRequest", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"request\":null},\"status\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CertificateSigningRequestList", type_name: "io.k8s.api.certificates.v1beta1.CertificateSigningRequestList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ClusterTrustBundle", type_name: "io.k8s.api.certificates.v1beta1.ClusterTrustBundle", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"trustBundle\":\"\"}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ClusterTrustBundleList", type_name: "io.k8s.api.certificates.v1beta1.ClusterTrustBundleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "certificates.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "Lease", type_name: "io.k8s.api.coordination.v1.Lease", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "LeaseList", type_name: "io.k8s.api.coordination.v1.LeaseList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidate", type_name: "io.k8s.api.coordination.v1alpha2.LeaseCandidate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"binaryVersion\":\"\",\"leaseName\":\"\"}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "LeaseCandidateList", type_name: "io.k8s.api.coordination.v1alpha2.LeaseCandidateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1alpha2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "Lease", type_name: "io.k8s.api.coordination.v1beta1.Lease", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseCandidate", type_name: "io.k8s.api.coordination.v1beta1.LeaseCandidate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"binaryVersion\":\"\",\"leaseName\":\"\"}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseCandidateList", type_name: "io.k8s.api.coordination.v1beta1.LeaseCandidateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "LeaseList", type_name: "io.k8s.api.coordination.v1beta1.LeaseList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "coordination.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", type_name: "io.k8s.api.discovery.v1.EndpointSlice", zero: "{\"addressType\":\"\",\"endpoints\":null,\"metadata\":{\"creationTimestamp\":null},\"ports\":null}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "EndpointSliceList", type_name: "io.k8s.api.discovery.v1.EndpointSliceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "EndpointSlice", type_name: "io.k8s.api.discovery.v1beta1.EndpointSlice", zero: "{\"addressType\":\"\",\"endpoints\":null,\"metadata\":{\"creationTimestamp\":null},\"ports\":null}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "EndpointSliceList", type_name: "io.k8s.api.discovery.v1beta1.EndpointSliceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "discovery.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "Event", type_name: "io.k8s.api.events.v1.Event", zero: "{\"deprecatedFirstTimestamp\":null,\"deprecatedLastTimestamp\":null,\"deprecatedSource\":{},\"eventTime\":null,\"metadata\":{\"creationTimestamp\":null},\"regarding\":{}}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "EventList", type_name: "io.k8s.api.events.v1.EventList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "Event", type_name: "io.k8s.api.events.v1beta1.Event", zero: "{\"deprecatedFirstTimestamp\":null,\"deprecatedLastTimestamp\":null,\"deprecatedSource\":{},\"eventTime\":null,\"metadata\":{\"creationTimestamp\":null},\"regarding\":{}}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "EventList", type_name: "io.k8s.api.events.v1beta1.EventList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "events.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "DaemonSet", type_name: "io.k8s.api.extensions.v1beta1.DaemonSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}},\"updateStrategy\":{}},\"status\":{\"currentNumberScheduled\":0,\"desiredNumberScheduled\":0,\"numberMisscheduled\":0,\"numberReady\":0}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "DaemonSetList", type_name: "io.k8s.api.extensions.v1beta1.DaemonSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "Deployment", type_name: "io.k8s.api.extensions.v1beta1.Deployment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"strategy\":{},\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "DeploymentList", type_name: "io.k8s.api.extensions.v1beta1.DeploymentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "DeploymentRollback", type_name: "io.k8s.api.extensions.v1beta1.DeploymentRollback", zero: "{\"name\":\"\",\"rollbackTo\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "Ingress", type_name: "io.k8s.api.extensions.v1beta1.Ingress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"loadBalancer\":{}}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "IngressList", type_name: "io.k8s.api.extensions.v1beta1.IngressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "NetworkPolicy", type_name: "io.k8s.api.extensions.v1beta1.NetworkPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"podSelector\":{}}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "NetworkPolicyList", type_name: "io.k8s.api.extensions.v1beta1.NetworkPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "ReplicaSet", type_name: "io.k8s.api.extensions.v1beta1.ReplicaSet", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"template\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"containers\":null}}},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "ReplicaSetList", type_name: "io.k8s.api.extensions.v1beta1.ReplicaSetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "Scale", type_name: "io.k8s.api.extensions.v1beta1.Scale", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"replicas\":0}}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "extensions", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1.FlowSchema", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"matchingPrecedence\":0,\"priorityLevelConfiguration\":{\"name\":\"\"}},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1.FlowSchemaList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"type\":\"\"},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta1.FlowSchema", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"matchingPrecedence\":0,\"priorityLevelConfiguration\":{\"name\":\"\"}},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta1.FlowSchemaList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"type\":\"\"},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta1.PriorityLevelConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta2.FlowSchema", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"matchingPrecedence\":0,\"priorityLevelConfiguration\":{\"name\":\"\"}},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta2.FlowSchemaList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"type\":\"\"},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta2.PriorityLevelConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "FlowSchema", type_name: "io.k8s.api.flowcontrol.v1beta3.FlowSchema", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"matchingPrecedence\":0,\"priorityLevelConfiguration\":{\"name\":\"\"}},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "FlowSchemaList", type_name: "io.k8s.api.flowcontrol.v1beta3.FlowSchemaList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PriorityLevelConfiguration", type_name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfiguration", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"type\":\"\"},\"status\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "PriorityLevelConfigurationList", type_name: "io.k8s.api.flowcontrol.v1beta3.PriorityLevelConfigurationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "flowcontrol.apiserver.k8s.io", version: "v1beta3", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "ImageReview", type_name: "io.k8s.api.imagepolicy.v1alpha1.ImageReview", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"allowed\":false}}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "imagepolicy.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersion", type_name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersion", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "StorageVersionList", type_name: "io.k8s.api.apiserverinternal.v1alpha1.StorageVersionList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "internal.apiserver.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1.IPAddress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1.IPAddressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "Ingress", type_name: "io.k8s.api.networking.v1.Ingress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"loadBalancer\":{}}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressClass", type_name: "io.k8s.api.networking.v1.IngressClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressClassList", type_name: "io.k8s.api.networking.v1.IngressClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "IngressList", type_name: "io.k8s.api.networking.v1.IngressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicy", type_name: "io.k8s.api.networking.v1.NetworkPolicy", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"podSelector\":{}}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "NetworkPolicyList", type_name: "io.k8s.api.networking.v1.NetworkPolicyList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1.ServiceCIDR", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1.ServiceCIDRList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1alpha1.IPAddress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1alpha1.IPAddressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1alpha1.ServiceCIDR", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1alpha1.ServiceCIDRList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IPAddress", type_name: "io.k8s.api.networking.v1beta1.IPAddress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IPAddressList", type_name: "io.k8s.api.networking.v1beta1.IPAddressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "Ingress", type_name: "io.k8s.api.networking.v1beta1.Ingress", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"loadBalancer\":{}}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressClass", type_name: "io.k8s.api.networking.v1beta1.IngressClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressClassList", type_name: "io.k8s.api.networking.v1beta1.IngressClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "IngressList", type_name: "io.k8s.api.networking.v1beta1.IngressList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ServiceCIDR", type_name: "io.k8s.api.networking.v1beta1.ServiceCIDR", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "ServiceCIDRList", type_name: "io.k8s.api.networking.v1beta1.ServiceCIDRList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "networking.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1.RuntimeClass", zero: "{\"handler\":\"\",\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1.RuntimeClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1alpha1.RuntimeClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"runtimeHandler\":\"\"}}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1alpha1.RuntimeClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "RuntimeClass", type_name: "io.k8s.api.node.v1beta1.RuntimeClass", zero: "{\"handler\":\"\",\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "RuntimeClassList", type_name: "io.k8s.api.node.v1beta1.RuntimeClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "node.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "policy", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "Eviction", type_name: "io.k8s.api.policy.v1.Eviction", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "policy", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "PodDisruptionBudget", type_name: "io.k8s.api.policy.v1.PodDisruptionBudget", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"currentHealthy\":0,\"desiredHealthy\":0,\"disruptionsAllowed\":0,\"expectedPods\":0}}" },
+    KindDef { group: "policy", version: "v1", kind: "PodDisruptionBudgetList", type_name: "io.k8s.api.policy.v1.PodDisruptionBudgetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "policy", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "Eviction", type_name: "io.k8s.api.policy.v1beta1.Eviction", zero: "{\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "PodDisruptionBudget", type_name: "io.k8s.api.policy.v1beta1.PodDisruptionBudget", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{},\"status\":{\"currentHealthy\":0,\"desiredHealthy\":0,\"disruptionsAllowed\":0,\"expectedPods\":0}}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "PodDisruptionBudgetList", type_name: "io.k8s.api.policy.v1beta1.PodDisruptionBudgetList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "policy", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1.ClusterRole", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1.ClusterRoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1.ClusterRoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1.ClusterRoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", type_name: "io.k8s.api.rbac.v1.Role", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1.RoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1.RoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1.RoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRole", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1alpha1.ClusterRoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "Role", type_name: "io.k8s.api.rbac.v1alpha1.Role", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1alpha1.RoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1alpha1.RoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1alpha1.RoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRole", type_name: "io.k8s.api.rbac.v1beta1.ClusterRole", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleBinding", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleBindingList", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ClusterRoleList", type_name: "io.k8s.api.rbac.v1beta1.ClusterRoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "Role", type_name: "io.k8s.api.rbac.v1beta1.Role", zero: "{\"metadata\":{\"creationTimestamp\":null},\"rules\":null}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleBinding", type_name: "io.k8s.api.rbac.v1beta1.RoleBinding", zero: "{\"metadata\":{\"creationTimestamp\":null},\"roleRef\":{\"apiGroup\":\"\",\"kind\":\"\",\"name\":\"\"}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleBindingList", type_name: "io.k8s.api.rbac.v1beta1.RoleBindingList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "RoleList", type_name: "io.k8s.api.rbac.v1beta1.RoleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "rbac.authorization.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1alpha3.DeviceClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1alpha3.DeviceClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceTaintRule", type_name: "io.k8s.api.resource.v1alpha3.DeviceTaintRule", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"taint\":{\"effect\":\"\",\"key\":\"\"}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "DeviceTaintRuleList", type_name: "io.k8s.api.resource.v1alpha3.DeviceTaintRuleList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaim", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}},\"status\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimTemplate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1alpha3.ResourceClaimTemplateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1alpha3.ResourceSlice", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":null,\"driver\":\"\",\"pool\":{\"generation\":0,\"name\":\"\",\"resourceSliceCount\":0}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1alpha3.ResourceSliceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1alpha3", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1beta1.DeviceClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1beta1.DeviceClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1beta1.ResourceClaim", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}},\"status\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1beta1.ResourceClaimTemplateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1beta1.ResourceSlice", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":null,\"driver\":\"\",\"pool\":{\"generation\":0,\"name\":\"\",\"resourceSliceCount\":0}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1beta1.ResourceSliceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeviceClass", type_name: "io.k8s.api.resource.v1beta2.DeviceClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "DeviceClassList", type_name: "io.k8s.api.resource.v1beta2.DeviceClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaim", type_name: "io.k8s.api.resource.v1beta2.ResourceClaim", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}},\"status\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimList", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplate", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimTemplate", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":{\"requests\":null}}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceClaimTemplateList", type_name: "io.k8s.api.resource.v1beta2.ResourceClaimTemplateList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceSlice", type_name: "io.k8s.api.resource.v1beta2.ResourceSlice", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"devices\":null,\"driver\":\"\",\"pool\":{\"generation\":0,\"name\":\"\",\"resourceSliceCount\":0}}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "ResourceSliceList", type_name: "io.k8s.api.resource.v1beta2.ResourceSliceList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "resource.k8s.io", version: "v1beta2", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1.PriorityClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"value\":0}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1.PriorityClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1alpha1.PriorityClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"value\":0}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1alpha1.PriorityClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PriorityClass", type_name: "io.k8s.api.scheduling.v1beta1.PriorityClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"value\":0}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "PriorityClassList", type_name: "io.k8s.api.scheduling.v1beta1.PriorityClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "scheduling.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIDriver", type_name: "io.k8s.api.storage.v1.CSIDriver", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIDriverList", type_name: "io.k8s.api.storage.v1.CSIDriverList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSINode", type_name: "io.k8s.api.storage.v1.CSINode", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"drivers\":null}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSINodeList", type_name: "io.k8s.api.storage.v1.CSINodeList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1.CSIStorageCapacity", zero: "{\"metadata\":{\"creationTimestamp\":null},\"storageClassName\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1.CSIStorageCapacityList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "StorageClass", type_name: "io.k8s.api.storage.v1.StorageClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"provisioner\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "StorageClassList", type_name: "io.k8s.api.storage.v1.StorageClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1.VolumeAttachment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"attacher\":\"\",\"nodeName\":\"\",\"source\":{}},\"status\":{\"attached\":false}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1.VolumeAttachmentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1alpha1.CSIStorageCapacity", zero: "{\"metadata\":{\"creationTimestamp\":null},\"storageClassName\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1alpha1.CSIStorageCapacityList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttachment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"attacher\":\"\",\"nodeName\":\"\",\"source\":{}},\"status\":{\"attached\":false}}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttachmentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttributesClass", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClass", zero: "{\"driverName\":\"\",\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "VolumeAttributesClassList", type_name: "io.k8s.api.storage.v1alpha1.VolumeAttributesClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriver", type_name: "io.k8s.api.storage.v1beta1.CSIDriver", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIDriverList", type_name: "io.k8s.api.storage.v1beta1.CSIDriverList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSINode", type_name: "io.k8s.api.storage.v1beta1.CSINode", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"drivers\":null}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSINodeList", type_name: "io.k8s.api.storage.v1beta1.CSINodeList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacity", type_name: "io.k8s.api.storage.v1beta1.CSIStorageCapacity", zero: "{\"metadata\":{\"creationTimestamp\":null},\"storageClassName\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CSIStorageCapacityList", type_name: "io.k8s.api.storage.v1beta1.CSIStorageCapacityList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "StorageClass", type_name: "io.k8s.api.storage.v1beta1.StorageClass", zero: "{\"metadata\":{\"creationTimestamp\":null},\"provisioner\":\"\"}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "StorageClassList", type_name: "io.k8s.api.storage.v1beta1.StorageClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachment", type_name: "io.k8s.api.storage.v1beta1.VolumeAttachment", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"attacher\":\"\",\"nodeName\":\"\",\"source\":{}},\"status\":{\"attached\":false}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttachmentList", type_name: "io.k8s.api.storage.v1beta1.VolumeAttachmentList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClass", type_name: "io.k8s.api.storage.v1beta1.VolumeAttributesClass", zero: "{\"driverName\":\"\",\"metadata\":{\"creationTimestamp\":null}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "VolumeAttributesClassList", type_name: "io.k8s.api.storage.v1beta1.VolumeAttributesClassList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storage.k8s.io", version: "v1beta1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "CreateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.CreateOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "DeleteOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "GetOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.GetOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "ListOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "PatchOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.PatchOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "StorageVersionMigration", type_name: "io.k8s.api.storagemigration.v1alpha1.StorageVersionMigration", zero: "{\"metadata\":{\"creationTimestamp\":null},\"spec\":{\"resource\":{}},\"status\":{}}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "StorageVersionMigrationList", type_name: "io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationList", zero: "{\"items\":null,\"metadata\":{}}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "UpdateOptions", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.UpdateOptions", zero: "{}" },
+    KindDef { group: "storagemigration.k8s.io", version: "v1alpha1", kind: "WatchEvent", type_name: "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent", zero: "{\"object\":null,\"type\":\"\"}" },
 ];
 
 pub(super) static PARAMS: &[ParamDef] = &[

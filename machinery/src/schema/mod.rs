@@ -125,6 +125,10 @@ pub struct FieldDef {
     pub extensions: &'static [(&'static str, &'static str)],
     /// The OpenAPI `default`, as JSON text.
     pub default: Option<&'static str>,
+    /// The JSON the field takes in its struct's Go zero value (`0`, `""`, `false`, `{}`,
+    /// `null` for a zero `Time`), or None when `omitempty` (or a nil pointer, slice or map)
+    /// leaves it out: what upstream serves for a field nobody set.
+    pub zero: Option<&'static str>,
     /// The `default` of each nested level of `items`/`additionalProperties`, as JSON text.
     pub item_defaults: &'static [Option<&'static str>],
     /// The enum type ([`enum_def`]) of the field (`enum_level` 0) or of its n-th level of
@@ -147,6 +151,7 @@ impl FieldDef {
         map_type: None,
         extensions: &[],
         default: None,
+        zero: None,
         item_defaults: &[],
         enum_type: None,
         enum_level: 0,
@@ -213,6 +218,10 @@ pub struct KindDef {
     pub version: &'static str,
     pub kind: &'static str,
     pub type_name: &'static str,
+    /// The Go zero value of the kind as JSON (`{"metadata":{"creationTimestamp":null},
+    /// "spec":{...},"status":{}}`): non-pointer structs and fields without `omitempty`
+    /// are present. Server-side apply compares a created object against it.
+    pub zero: &'static str,
 }
 
 /// A query parameter of an API operation, described by the field of an options struct
@@ -331,4 +340,40 @@ pub fn enum_def(name: &str) -> Option<&'static EnumDef> {
         .binary_search_by(|e| e.name.cmp(name))
         .ok()
         .map(|i| &enums[i])
+}
+
+/// Adds the fields Go's encoder writes for a zero value (`status: {}`, `replicas: 0`,
+/// `resources: {}`, ...) wherever `obj`, an object of type `type_name`, leaves them out,
+/// through nested structs, list items and map values: upstream's objects are Go structs,
+/// so these fields are always there when it serves them.
+pub fn fill_go_zero(obj: &mut serde_json::Value, type_name: &str) {
+    let Some(def) = type_def(type_name) else { return };
+    if def.opaque {
+        return;
+    }
+    let Some(m) = obj.as_object_mut() else { return };
+    for f in def.fields {
+        if let Some(z) = f.zero
+            && !m.contains_key(f.name)
+            && let Ok(v) = serde_json::from_str(z)
+        {
+            m.insert(f.name.to_string(), v);
+        }
+        let Some(elem) = f.elem else { continue };
+        let Some(v) = m.get_mut(f.name) else { continue };
+        match (f.shape, f.elem_shape, v) {
+            (Shape::Struct, _, v @ serde_json::Value::Object(_)) => fill_go_zero(v, elem),
+            (Shape::List, Some(Shape::Struct), serde_json::Value::Array(items)) => {
+                for item in items {
+                    fill_go_zero(item, elem);
+                }
+            }
+            (Shape::Map, Some(Shape::Struct), serde_json::Value::Object(values)) => {
+                for item in values.values_mut() {
+                    fill_go_zero(item, elem);
+                }
+            }
+            _ => {}
+        }
+    }
 }

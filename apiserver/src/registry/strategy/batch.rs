@@ -96,7 +96,18 @@ impl Strategy for JobStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         if obj["spec"].get("manualSelector").and_then(Value::as_bool) != Some(true) {
+            // Upstream's defaulting makes a Job without labels share its template's label
+            // map (again on every decode from storage), so the labels generateSelector adds
+            // to the template show on the Job too.
+            let labels = obj["metadata"].get("labels");
+            let shared = labels.is_none_or(|l| l.as_object().is_none_or(Map::is_empty) || Some(l) == obj["spec"]["template"]["metadata"].get("labels"));
             generate_selector(obj);
+            if shared {
+                let labels = obj["spec"]["template"]["metadata"]["labels"].clone();
+                if let Some(meta) = obj.get_mut("metadata") {
+                    super::object::set(meta, "labels", labels);
+                }
+            }
         }
     }
 

@@ -212,8 +212,21 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
         ("certificates.k8s.io", "certificatesigningrequests") => {
             Box::new(certificates::CertificateSigningRequestStrategy)
         }
+        // The other strategies that set metadata.generation upstream.
         ("policy", "poddisruptionbudgets")
-        | ("networking.k8s.io", "ingresses" | "networkpolicies")
+        | ("networking.k8s.io", "ingresses" | "networkpolicies" | "ingressclasses")
+        | ("discovery.k8s.io", "endpointslices")
+        | ("flowcontrol.apiserver.k8s.io", "flowschemas" | "prioritylevelconfigurations")
+        | (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations"
+            | "validatingwebhookconfigurations"
+            | "validatingadmissionpolicies"
+            | "validatingadmissionpolicybindings"
+            | "mutatingadmissionpolicies"
+            | "mutatingadmissionpolicybindings",
+        )
+        | ("resource.k8s.io", "deviceclasses" | "resourceslices" | "devicetaintrules")
         | ("apiextensions.k8s.io", "customresourcedefinitions") => {
             Box::new(flags(true, false, false))
         }

@@ -177,6 +177,10 @@ impl Strategy for PodStrategy {
 pub struct PodTemplateStrategy;
 
 impl Strategy for PodTemplateStrategy {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
     fn default(&self, obj: &mut Value) {
         if let Some(t) = obj.as_object_mut().and_then(|o| child_obj(o, "template")) {
             super::pod_spec::default_pod_template(t);

@@ -17,6 +17,10 @@ const SYSTEM_CLASSES: [(&str, i64); 2] = [
 pub struct PriorityClassStrategy;
 
 impl Strategy for PriorityClassStrategy {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
     fn default(&self, obj: &mut Value) {
         if let Some(o) = obj.as_object_mut() {
             default_ptr(o, "preemptionPolicy", json!("PreemptLowerPriority"));
