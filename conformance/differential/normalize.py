@@ -6,6 +6,7 @@ Replaced, because they differ between any two runs or servers by design:
   - resourceVersion values        -> <rv>   (etcd revisions differ)
   - RFC 3339 timestamps           -> <time>
   - kubectl diff's temporary dirs -> /tmp/LIVE-<n>, /tmp/MERGED-<n>, and diff's file times
+  - kubectl edit's saved copies   -> /tmp/kubectl-edit-<n>.yaml
   - AGE cells ("3s", "2m10s")     -> <age>
   - generated name suffixes       -> <gen>  (generateName, kube-api-access-*)
   - the server's address          -> <server>
@@ -24,6 +25,7 @@ RULES = [
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "<time>"),
     # kubectl diff: its temporary directories and the file times diff prints.
     (re.compile(r"/tmp/(LIVE|MERGED)-\d+"), r"/tmp/\1-<n>"),
+    (re.compile(r"(/tmp/kubectl[.0-9]*-edit-)\d+"), r"\1<n>"),
     (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+ [+-]\d{4}"), "<time>"),
     (re.compile(r"(kube-api-access-)[a-z0-9]{5}"), r"\1<gen>"),
     (re.compile(r"(\bgen-)[a-z0-9]{5}\b"), r"\1<gen>"),

@@ -77,7 +77,7 @@ pub enum Error {
 }
 
 /// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment"];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -137,6 +137,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, "replicaset") {
         tasks.spawn(replicaset::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "deployment") {
+        tasks.spawn(deployment::controller::run(client.clone(), stop.clone()));
     }
     if enabled(&opts.controllers, "root-ca-certificate-publisher") {
         match root_ca {

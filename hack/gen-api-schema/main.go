@@ -314,6 +314,30 @@ type fieldFact struct {
 	enumLevel    int // 0: the field itself, n: the n-th level of items/additionalProperties
 	required     bool
 	zero         string // JSON the field takes in its struct's Go zero value, or "" when omitted
+	goType       string // goDesc of the field's type
+}
+
+// goDesc describes a Go type the way encoding/json errors name it, with the kind of the
+// innermost value: "map[string]string=string", "[]v1.Container=struct", "v1.Time=custom"
+// (a type with its own UnmarshalJSON), "[]uint8=bytes". Pointers are dereferenced, as the
+// decoder does before storing a value.
+func goDesc(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case isBytes(t):
+		return "[]uint8=bytes"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "[]" + goDesc(t.Elem())
+	case t.Kind() == reflect.Map:
+		return "map[" + t.Key().String() + "]" + goDesc(t.Elem())
+	}
+	kind := t.Kind().String()
+	if t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler) {
+		kind = "custom"
+	}
+	return t.String() + "=" + kind
 }
 
 // zeroOf is the JSON a zero field of type t takes in encoding/json's output: nothing when
@@ -703,6 +727,7 @@ func members(t reflect.Type, tf *typeFact) {
 		}
 		if !has(opts, "string") {
 			ff.zero = zeroOf(f.Type, has(opts, "omitempty"))
+			ff.goType = goDesc(f.Type)
 		}
 		if has(opts, "string") {
 			ff.shape = "Scalar"
@@ -923,6 +948,9 @@ func fieldParts(f *fieldFact) []string {
 	}
 	if f.zero != "" {
 		p = append(p, "zero: "+optStr(f.zero))
+	}
+	if f.goType != "" {
+		p = append(p, "go_type: "+rustStr(f.goType))
 	}
 	if len(f.itemDefaults) > 0 {
 		var ds []string

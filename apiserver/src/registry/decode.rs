@@ -233,6 +233,12 @@ pub fn decode_object(
     let Some(convert) = table().get(&(api_version.as_str(), info.kind)).copied() else {
         return Ok((obj, Vec::new()));
     };
+    // Values of the wrong JSON type: Go's decoder names the struct field and Go type.
+    if let Some(why) = ironkube_machinery::schema::kind_type(info.group, info.version, info.kind)
+        .and_then(|t| ironkube_machinery::schema::go_json::type_error(&obj, t))
+    {
+        return Err(cannot_handle(&why));
+    }
     let typed = convert(obj.clone()).map_err(|e| cannot_handle(&go_style(&e.to_string())))?;
     let mut unknown = Vec::new();
     unknown_fields(&obj, &typed, "", &mut unknown);

@@ -326,7 +326,15 @@ impl Store {
                 let status = new.get("status").cloned();
                 let rv = new["metadata"].get("resourceVersion").cloned();
                 let managed = new["metadata"].get("managedFields").cloned();
+                let kept: Vec<(&str, Option<Value>)> =
+                    self.strategy.status_update_metadata().iter().map(|f| (*f, new["metadata"].get(*f).cloned())).collect();
                 *new = old.clone();
+                for (field, value) in kept {
+                    match value {
+                        Some(v) => meta_mut(new).insert(field.into(), v),
+                        None => meta_mut(new).remove(field),
+                    };
+                }
                 match status {
                     Some(s) => new["status"] = s,
                     None => {

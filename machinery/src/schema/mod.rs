@@ -15,6 +15,7 @@
 
 #[rustfmt::skip]
 mod generated;
+pub mod go_json;
 
 #[cfg(test)]
 mod tests;
@@ -129,6 +130,10 @@ pub struct FieldDef {
     /// `null` for a zero `Time`), or None when `omitempty` (or a nil pointer, slice or map)
     /// leaves it out: what upstream serves for a field nobody set.
     pub zero: Option<&'static str>,
+    /// The field's Go type as encoding/json's errors name it, with the kind of its innermost
+    /// value: `map[string]string=string`, `[]v1.Container=struct`, `v1.Time=custom` (its
+    /// own UnmarshalJSON), `[]uint8=bytes`; `""` when unknown.
+    pub go_type: &'static str,
     /// The `default` of each nested level of `items`/`additionalProperties`, as JSON text.
     pub item_defaults: &'static [Option<&'static str>],
     /// The enum type ([`enum_def`]) of the field (`enum_level` 0) or of its n-th level of
@@ -152,6 +157,7 @@ impl FieldDef {
         extensions: &[],
         default: None,
         zero: None,
+        go_type: "",
         item_defaults: &[],
         enum_type: None,
         enum_level: 0,

@@ -64,6 +64,10 @@ fn status_of(obj: &Value) -> &Value {
 pub struct DeploymentStrategy;
 
 impl Strategy for DeploymentStrategy {
+    fn status_update_metadata(&self) -> &'static [&'static str] {
+        &["annotations"]
+    }
+
     fn generation_changed(&self, new: &Value, old: &Value) -> bool {
         // Rollbacks travel in annotations, so they count as a new generation.
         new.get("spec") != old.get("spec") || new["metadata"].get("annotations") != old["metadata"].get("annotations")

@@ -48,6 +48,12 @@ pub trait Strategy: Send + Sync {
     /// (The store already restores `status` when the resource has a status subresource.)
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
 
+    /// The metadata fields a status update may change (upstream's status strategies reset
+    /// spec and chosen metadata; a Deployment's status writer sets the revision annotation).
+    fn status_update_metadata(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether `status` given on create survives (nodes, namespaces set their own).
     fn keeps_status_on_create(&self) -> bool {
         false
