@@ -10,6 +10,7 @@ pub mod leader;
 pub mod namespace;
 pub mod recorder;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
@@ -77,7 +78,7 @@ pub enum Error {
 }
 
 /// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota"];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -137,6 +138,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, "replicaset") {
         tasks.spawn(replicaset::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "resourcequota") {
+        tasks.spawn(resource_quota::run(client.clone(), stop.clone()));
     }
     if enabled(&opts.controllers, "deployment") {
         tasks.spawn(deployment::controller::run(client.clone(), stop.clone()));

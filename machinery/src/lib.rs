@@ -10,6 +10,7 @@ pub mod meta;
 pub mod net;
 pub mod patch;
 pub mod proto;
+pub mod quota;
 pub mod resources;
 pub mod schema;
 pub mod selectors;

@@ -9,12 +9,14 @@
 //! - [`Priority`]: a pod's priority comes from its PriorityClass (or the global default);
 //!   one PriorityClass at most is the global default.
 //! - [`DefaultTolerationSeconds`]: pods tolerate not-ready and unreachable nodes for 300 s.
+//! - [`ResourceQuota`]: no create past a quota's hard limits; admitted objects are charged.
 //!
 //! [`Chain::upstream`] puts them in the order of kube-apiserver's default plugins.
 
 mod default_toleration_seconds;
 mod namespace_lifecycle;
 mod priority;
+mod resource_quota;
 mod service_account;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 pub use default_toleration_seconds::DefaultTolerationSeconds;
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
 pub use priority::Priority;
+pub use resource_quota::ResourceQuota;
 pub use service_account::ServiceAccount;
 
 use futures::FutureExt;
@@ -32,18 +35,31 @@ use serde_json::Value;
 
 use crate::registry::store::{Admission, Store};
 
+/// 403 for `obj`, named by its name or (not generated yet) its generateName.
+pub(crate) fn forbidden(info: &ResourceInfo, obj: &Value, why: &str) -> ApiError {
+    let meta = &obj["metadata"];
+    let name = [&meta["name"], &meta["generateName"]]
+        .into_iter()
+        .filter_map(Value::as_str)
+        .find(|s| !s.is_empty())
+        .unwrap_or("Unknown");
+    ApiError::forbidden(&ironkube_machinery::GroupResource::new(info.group, info.plural), name, why)
+}
+
 /// Plugins run one after the other; the first refusal wins.
 pub struct Chain(pub Vec<Box<dyn Admission>>);
 
 impl Chain {
     /// The plugins ironkube has, in the order of upstream's default plugin list
-    /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...).
-    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>) -> Chain {
+    /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
+    /// ResourceQuota last).
+    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>, quotas: Arc<Store>) -> Chain {
         Chain(vec![
             Box::new(NamespaceLifecycle::new(namespaces)),
             Box::new(ServiceAccount::new(service_accounts)),
             Box::new(Priority::new(priority_classes)),
             Box::new(DefaultTolerationSeconds),
+            Box::new(ResourceQuota::new(quotas)),
         ])
     }
 }

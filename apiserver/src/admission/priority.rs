@@ -8,10 +8,11 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use ironkube_machinery::resources::ResourceInfo;
-use ironkube_machinery::{ApiError, GroupResource};
+use ironkube_machinery::ApiError;
 use serde_json::{Value, json};
 
 use crate::registry::params::ListParams;
+use super::forbidden;
 use crate::registry::store::{Admission, Store};
 
 /// Upstream's `DefaultPriorityWhenNoDefaultClassExists`.
@@ -20,16 +21,6 @@ const DEFAULT_PREEMPTION_POLICY: &str = "PreemptLowerPriority";
 
 pub struct Priority {
     classes: Arc<Store>,
-}
-
-fn forbidden(info: &ResourceInfo, obj: &Value, why: &str) -> ApiError {
-    let meta = &obj["metadata"];
-    let name = [&meta["name"], &meta["generateName"]]
-        .into_iter()
-        .filter_map(Value::as_str)
-        .find(|s| !s.is_empty())
-        .unwrap_or("Unknown");
-    ApiError::forbidden(&GroupResource::new(info.group, info.plural), name, why)
 }
 
 impl Priority {

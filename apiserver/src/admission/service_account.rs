@@ -69,14 +69,8 @@ impl ServiceAccount {
 }
 
 fn forbidden(pod: &Value, why: &str) -> ApiError {
-    // Names are generated later: a pod with only generateName is called by that.
-    let meta = &pod["metadata"];
-    let name = [&meta["name"], &meta["generateName"]]
-        .into_iter()
-        .filter_map(Value::as_str)
-        .find(|s| !s.is_empty())
-        .unwrap_or("Unknown");
-    ApiError::forbidden(&GroupResource::new("", "pods"), name, why)
+    let pods = ironkube_machinery::resources::lookup("", "v1", "pods").expect("pods are a built-in resource");
+    super::forbidden(pods, pod, why)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
