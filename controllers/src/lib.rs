@@ -101,6 +101,13 @@ async fn client(opts: &Options) -> Result<kube::Client, Error> {
         }
         None => kube::Config::infer().await.map_err(|e| Error::Client(e.to_string()))?,
     };
+    let mut config = config;
+    // Writes are recorded in managedFields under the User-Agent's first word, as upstream's
+    // are under "kube-controller-manager".
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("kube-controller-manager/v1.33.13 ironkube/", env!("CARGO_PKG_VERSION"))),
+    ));
     kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
 }
 

@@ -149,7 +149,11 @@ pub fn json_error_text(e: &serde_json::Error) -> String {
 
 /// Finds object keys that appear twice in the same JSON object (`duplicate field "x"`).
 pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
-    struct Dups(Vec<String>);
+    /// The duplicates found, and the path of the value being read (`spec.containers[0]`).
+    struct Dups {
+        found: Vec<String>,
+        path: String,
+    }
     impl<'de> serde::de::Visitor<'de> for &mut Dups {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -158,16 +162,31 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
         fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             let mut seen = std::collections::HashSet::new();
             while let Some(key) = map.next_key::<String>()? {
-                if !seen.insert(key.clone()) {
-                    self.0.push(format!("duplicate field {key:?}"));
+                let len = self.path.len();
+                if !self.path.is_empty() {
+                    self.path.push('.');
+                }
+                self.path.push_str(&key);
+                if !seen.insert(key) {
+                    self.found.push(format!("duplicate field {:?}", self.path));
                 }
                 map.next_value_seed(&mut *self)?;
+                self.path.truncate(len);
             }
             Ok(())
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(&mut *self)?.is_some() {}
-            Ok(())
+            let mut i = 0;
+            loop {
+                let len = self.path.len();
+                self.path.push_str(&format!("[{i}]"));
+                let more = seq.next_element_seed(&mut *self)?.is_some();
+                self.path.truncate(len);
+                if !more {
+                    return Ok(());
+                }
+                i += 1;
+            }
         }
         fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
         fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
@@ -182,10 +201,10 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
             d.deserialize_any(self)
         }
     }
-    let mut dups = Dups(Vec::new());
+    let mut dups = Dups { found: Vec::new(), path: String::new() };
     let mut de = serde_json::Deserializer::from_slice(body);
     let _ = serde::de::DeserializeSeed::deserialize(&mut dups, &mut de);
-    dups.0
+    dups.found
 }
 
 /// Decodes an object for `info`: checks apiVersion/kind (defaulting them from the endpoint),
@@ -415,6 +434,7 @@ mod tests {
     #[test]
     fn duplicates_are_reported() {
         let d = duplicate_fields(br#"{"a":1,"b":{"c":1,"c":2},"a":3}"#);
-        assert_eq!(d, vec!["duplicate field \"c\"".to_string(), "duplicate field \"a\"".to_string()]);
+        // Paths from the root, as upstream's strict decoding reports them ("spec.replicas").
+        assert_eq!(d, vec!["duplicate field \"b.c\"".to_string(), "duplicate field \"a\"".to_string()]);
     }
 }

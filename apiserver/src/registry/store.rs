@@ -442,6 +442,7 @@ impl Store {
             m.remove("status");
         }
         self.strategy.default(&mut obj);
+        self.fill_go_zero(&mut obj);
         if !opts.applied {
             self.record_managed_fields(&mut obj, None, &opts.manager(), &now_rfc3339(), Sub::Main);
         }
@@ -453,7 +454,6 @@ impl Store {
             Some(h) => Some(h.before_create(&mut obj, opts.dry_run).await?),
             None => None,
         };
-        self.fill_go_zero(&mut obj);
         if opts.dry_run {
             return Ok(Outcome { object: self.served(obj), code: 201, warnings });
         }
@@ -778,6 +778,7 @@ impl Store {
                 Some(_) => {}
             }
             self.strategy.default(&mut candidate);
+            self.fill_go_zero(&mut candidate);
             if sub == Sub::Binding {
                 // The server's own write: ownership stays as it was.
                 match old["metadata"].get("managedFields") {
@@ -807,7 +808,6 @@ impl Store {
             if let Some(m) = candidate["metadata"].as_object_mut() {
                 m.insert("resourceVersion".into(), old["metadata"]["resourceVersion"].clone());
             }
-            self.fill_go_zero(&mut candidate);
             Ok(candidate)
         };
         let result = if opts.dry_run {
