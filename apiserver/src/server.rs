@@ -142,7 +142,9 @@ pub async fn run(
         .cloned()
         .ok_or_else(|| ServerError::Bootstrap("no priorityclasses store".into()))?;
     let quotas = registry.store("", "v1", "resourcequotas").cloned().ok_or_else(|| ServerError::Bootstrap("no resourcequotas store".into()))?;
-    let admission = Chain::upstream(namespaces, service_accounts, priority_classes, quotas);
+    let runtime_classes =
+        registry.store("node.k8s.io", "v1", "runtimeclasses").cloned().ok_or_else(|| ServerError::Bootstrap("no runtimeclasses store".into()))?;
+    let admission = Chain::upstream(namespaces, service_accounts, priority_classes, runtime_classes, quotas);
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;

@@ -9,6 +9,7 @@
 //! - [`Priority`]: a pod's priority comes from its PriorityClass (or the global default);
 //!   one PriorityClass at most is the global default.
 //! - [`DefaultTolerationSeconds`]: pods tolerate not-ready and unreachable nodes for 300 s.
+//! - [`RuntimeClass`]: a pod's RuntimeClass exists and gives it its overhead and scheduling.
 //! - [`ResourceQuota`]: no create past a quota's hard limits; admitted objects are charged.
 //!
 //! [`Chain::upstream`] puts them in the order of kube-apiserver's default plugins.
@@ -17,6 +18,7 @@ mod default_toleration_seconds;
 mod namespace_lifecycle;
 mod priority;
 mod resource_quota;
+mod runtime_class;
 mod service_account;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub use default_toleration_seconds::DefaultTolerationSeconds;
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
 pub use priority::Priority;
 pub use resource_quota::ResourceQuota;
+pub use runtime_class::RuntimeClass;
 pub use service_account::ServiceAccount;
 
 use futures::FutureExt;
@@ -53,12 +56,13 @@ impl Chain {
     /// The plugins ironkube has, in the order of upstream's default plugin list
     /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
     /// ResourceQuota last).
-    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>, quotas: Arc<Store>) -> Chain {
+    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>, runtime_classes: Arc<Store>, quotas: Arc<Store>) -> Chain {
         Chain(vec![
             Box::new(NamespaceLifecycle::new(namespaces)),
             Box::new(ServiceAccount::new(service_accounts)),
             Box::new(Priority::new(priority_classes)),
             Box::new(DefaultTolerationSeconds),
+            Box::new(RuntimeClass::new(runtime_classes)),
             Box::new(ResourceQuota::new(quotas)),
         ])
     }

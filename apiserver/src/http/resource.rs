@@ -294,7 +294,7 @@ pub async fn read_object(info: &ResourceInfo, req: Request, validation: FieldVal
 }
 
 /// PATCH with the patch type from Content-Type.
-async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: Sub, opts: &WriteOptions, admission: &dyn Admission) -> Result<Outcome, ApiError> {
+pub(crate) async fn patch(store: &Store, ns: Option<&str>, name: &str, req: Request, sub: Sub, opts: &WriteOptions, admission: &dyn Admission) -> Result<Outcome, ApiError> {
     let content_type = header_str(&req, header::CONTENT_TYPE).unwrap_or("").to_string();
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let body = read_body(req.into_body(), MAX_BODY).await?;

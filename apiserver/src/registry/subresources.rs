@@ -166,6 +166,15 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             all.extend(out.warnings);
             Ok(respond(200, &out.object, output, &all))
         }
+        ("finalize" | "approval" | "ephemeralcontainers", Verb::Patch) => {
+            let path: &'static [&'static str] = match sub {
+                "finalize" => &["spec", "finalizers"],
+                "approval" => &["status", "conditions"],
+                _ => &["spec", "ephemeralContainers"],
+            };
+            let out = crate::http::resource::patch(store, ns, &name, req, Sub::Field(path), &opts, state.admission.as_ref()).await?;
+            Ok(respond(200, &out.object, output, &out.warnings))
+        }
         ("finalize" | "approval" | "ephemeralcontainers" | "resize", Verb::Get) => {
             Ok(respond(200, &store.get(ns, &name, None).await?, output, &[]))
         }
