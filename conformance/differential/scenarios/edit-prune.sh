@@ -2,9 +2,9 @@
 # subresource, and server-side apply's ownership seen through kubectl's own views.
 k create namespace diff-edit
 k create configmap edited-cm -n diff-edit --from-literal=a=1 --from-literal=b=2
-EDITOR="$(manifest edit-cm.sh)" k edit configmap edited-cm -n diff-edit
+EDITOR="$(manifest edit-cm.editor)" k edit configmap edited-cm -n diff-edit
 k get configmap edited-cm -n diff-edit -o yaml --show-managed-fields
-EDITOR="$(manifest edit-bad.sh)" k edit configmap edited-cm -n diff-edit
+EDITOR="$(manifest edit-bad.editor)" k edit configmap edited-cm -n diff-edit
 EDITOR=true k edit configmap edited-cm -n diff-edit
 k apply -n diff-edit -f "$(manifest prune)"
 k get configmaps -n diff-edit -l app=prune-demo
