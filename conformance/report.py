@@ -323,8 +323,22 @@ def md_cell(s):
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def read_baseline(path):
+    """The totals line and per-test results of an earlier report (the upstream baseline)."""
+    totals, results = "", {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("**") and "conformance tests" in line and not totals:
+                totals = line.strip().strip("*")
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            if len(cells) >= 5 and cells[0].startswith("[") and cells[-3] in (PASSED, FAILED, SKIPPED, NOT_RUN):
+                results[cells[0].replace("\\|", "|")] = cells[-3]
+    return totals, results
+
+
 def cmd_report(a):
     names = read_names(a.list)
+    base_totals, base = read_baseline(a.baseline) if a.baseline else ("", {})
     buckets = read_buckets(a.buckets)
     json_path = os.path.join(a.report_dir, "ginkgo", "report.json")
     junit_path = os.path.join(a.report_dir, "junit_01.xml")
@@ -368,6 +382,14 @@ def cmd_report(a):
     out.append("")
     out.append(f"**{total_line}**")
     out.append("")
+    if base_totals:
+        out.append(f"Upstream's own control plane on the same selection and nodes "
+                   f"([{os.path.basename(a.baseline)}]({os.path.basename(a.baseline)})): **{base_totals}**")
+        out.append("")
+        both = [n for n in names if base.get(n) == PASSED]
+        behind = [n for n, res, _, _ in rows if res != PASSED and base.get(n) == PASSED]
+        out.append(f"Of the {len(both)} tests upstream passes here, ironkube fails or did not run {len(behind)}.")
+        out.append("")
     meta = [
         ("date", a.date or datetime.date.today().isoformat()),
         ("cluster", a.cluster),
@@ -427,14 +449,14 @@ def cmd_report(a):
         out.append(f"Only the {len(selected)} selected tests are listed; "
                    f"the other {len(names) - len(selected)} of the list were not selected.")
         out.append("")
-    out.append("| test | area | " + ("bucket | " if have_buckets else "") + "result | seconds | first line of the failure |")
-    out.append("| --- | --- | " + ("--- | " if have_buckets else "") + "--- | ---: | --- |")
+    out.append("| test | area | " + ("bucket | " if have_buckets else "") + ("baseline | " if base else "") + "result | seconds | first line of the failure |")
+    out.append("| --- | --- | " + ("--- | " if have_buckets else "") + ("--- | " if base else "") + "--- | ---: | --- |")
     for n, res, why, secs in rows:
         if a.only_selected and selected is not None and n not in selected:
             continue
         bucket = buckets.get(n, {}).get("bucket", "?") if have_buckets else None
         secs_s = f"{secs:.0f}" if res != NOT_RUN else ""
-        cells = [md_cell(n), area_of(n)] + ([bucket] if have_buckets else []) + [res, secs_s, md_cell(why)]
+        cells = [md_cell(n), area_of(n)] + ([bucket] if have_buckets else []) + ([base.get(n, NOT_RUN)] if base else []) + [res, secs_s, md_cell(why)]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     with open(a.out, "w", encoding="utf-8") as f:
@@ -484,6 +506,7 @@ def main():
     s.add_argument("--flags", default="")
     s.add_argument("--duration", default="")
     s.add_argument("--notes", help="a Markdown file inserted after the header")
+    s.add_argument("--baseline", help="an earlier report (upstream's baseline) to set beside each result")
     a = p.parse_args()
     {"list": cmd_list, "focus": cmd_focus, "smoke": cmd_smoke, "select": cmd_select, "progress": cmd_progress,
      "report": cmd_report}[a.cmd](a)

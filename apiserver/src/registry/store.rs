@@ -326,8 +326,12 @@ impl Store {
                 let status = new.get("status").cloned();
                 let rv = new["metadata"].get("resourceVersion").cloned();
                 let managed = new["metadata"].get("managedFields").cloned();
-                let kept: Vec<(&str, Option<Value>)> =
-                    self.strategy.status_update_metadata().iter().map(|f| (*f, new["metadata"].get(*f).cloned())).collect();
+                let fields = if super::strategy::STATUS_RESETS_METADATA.contains(&(self.info.group, self.info.plural)) {
+                    &[]
+                } else {
+                    self.strategy.status_update_metadata()
+                };
+                let kept: Vec<(&str, Option<Value>)> = fields.iter().map(|f| (*f, new["metadata"].get(*f).cloned())).collect();
                 *new = old.clone();
                 for (field, value) in kept {
                     match value {

@@ -65,7 +65,7 @@ pub struct DeploymentStrategy;
 
 impl Strategy for DeploymentStrategy {
     fn status_update_metadata(&self) -> &'static [&'static str] {
-        &["annotations"]
+        &["annotations", "finalizers", "ownerReferences"]
     }
 
     fn generation_changed(&self, new: &Value, old: &Value) -> bool {

@@ -48,10 +48,12 @@ pub trait Strategy: Send + Sync {
     /// (The store already restores `status` when the resource has a status subresource.)
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
 
-    /// The metadata fields a status update may change (upstream's status strategies reset
-    /// spec and chosen metadata; a Deployment's status writer sets the revision annotation).
+    /// The metadata fields a status update may change. Upstream's status strategies reset
+    /// spec and keep the request's labels, annotations, finalizers and owner references,
+    /// but for a few that reset some of them (Deployments their labels, pods their owner
+    /// references) or all of them (see [`STATUS_RESETS_METADATA`]).
     fn status_update_metadata(&self) -> &'static [&'static str] {
-        &[]
+        &["labels", "annotations", "finalizers", "ownerReferences"]
     }
 
     /// Whether `status` given on create survives (nodes, namespaces set their own).
@@ -143,6 +145,18 @@ pub trait Strategy: Send + Sync {
 pub struct Plain;
 
 impl Strategy for Plain {}
+
+/// Resources whose status updates keep all metadata as stored (upstream's
+/// `ResetObjectMetaForStatus` or a whole-ObjectMeta reset).
+pub const STATUS_RESETS_METADATA: &[(&str, &str)] = &[
+    ("networking.k8s.io", "servicecidrs"),
+    ("resource.k8s.io", "resourceclaims"),
+    ("internal.apiserver.k8s.io", "storageversions"),
+    ("storage.k8s.io", "volumeattachments"),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"),
+    ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+];
 
 /// A resource whose only specialities are upstream's store and strategy flags.
 pub struct Flags {

@@ -25,6 +25,10 @@ const UPDATABLE_POD_SPEC_FIELDS: &str = "`spec.containers[*].image`,`spec.initCo
 pub struct PodStrategy;
 
 impl Strategy for PodStrategy {
+    fn status_update_metadata(&self) -> &'static [&'static str] {
+        &["labels", "annotations", "finalizers"]
+    }
+
     /// Since v1.33 pods carry `metadata.generation`, bumped on spec changes.
     fn tracks_generation(&self) -> bool {
         true
