@@ -3,6 +3,7 @@
 //! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
 
 pub mod controller_ref;
+pub mod endpoints;
 pub mod deployment;
 pub mod expectations;
 pub mod informer;
@@ -78,7 +79,7 @@ pub enum Error {
 }
 
 /// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota", "endpoints"];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -145,6 +146,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, "replicaset") {
         tasks.spawn(replicaset::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "endpoints") {
+        tasks.spawn(endpoints::run(client.clone(), stop.clone()));
     }
     if enabled(&opts.controllers, "resourcequota") {
         tasks.spawn(resource_quota::run(client.clone(), stop.clone()));

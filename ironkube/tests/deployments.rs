@@ -2,8 +2,8 @@
 //! its ReplicaSet (named with upstream's pod-template-hash) and becomes Available; a new
 //! image rolls out within maxSurge/maxUnavailable to a second ReplicaSet while the first
 //! goes to zero; `kubectl rollout status`, `rollout history` and `rollout undo` work; a
-//! scale reaches the ReplicaSet; Recreate replaces pods; and the events say what upstream's
-//! say.
+//! scale reaches the ReplicaSet; Recreate replaces pods; a Service over the pods gets its
+//! Endpoints and EndpointSlice; and the events say what upstream's say.
 
 mod support;
 
@@ -67,6 +67,17 @@ fn rolling_update_rollback_scale_and_recreate() {
     assert_eq!(first["metadata"]["ownerReferences"][0]["kind"], "Deployment");
     assert_eq!(first["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"], "3");
     assert_eq!(first["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"], "4");
+
+    // A Service over the pods: the endpoints controllers list their addresses.
+    cluster.kubectl_ok(KUBECTL, &["expose", "deployment", "web", "-n", "dep", "--port=80", "--target-port=8080"]);
+    eventually("3 endpoint addresses and a 3-endpoint slice", || {
+        let ep = json(&cluster, &["get", "endpoints", "web", "-n", "dep"])?;
+        let addresses = ep["subsets"][0]["addresses"].as_array().map_or(0, Vec::len);
+        let port = ep["subsets"][0]["ports"][0]["port"].as_i64();
+        let slices = json(&cluster, &["get", "endpointslices", "-n", "dep", "-l", "kubernetes.io/service-name=web"])?;
+        let in_slice = slices["items"][0]["endpoints"].as_array().map_or(0, Vec::len);
+        if addresses == 3 && port == Some(8080) && in_slice == 3 { Ok(()) } else { Err(format!("endpoints {ep}, slices {slices}")) }
+    });
 
     // A new image: a second ReplicaSet takes over, the first goes to zero.
     cluster.kubectl_ok(KUBECTL, &["set", "image", "deployment/web", "-n", "dep", "busybox=busybox:1.35"]);
