@@ -13,6 +13,7 @@ pub mod pki;
 pub mod printers;
 pub mod registry;
 pub mod server;
+pub mod serviceaccount_token;
 pub mod storage;
 pub mod upstream_flags;
 pub mod version;

@@ -59,6 +59,13 @@ pub struct Options {
     /// Limits the number of in-flight non-mutating requests (0 disables the limit).
     #[arg(long = "max-requests-inflight", default_value_t = 400)]
     pub max_requests_inflight: usize,
+    /// The PEM PKCS#8 ECDSA P-256 key service account tokens are signed with; generated as
+    /// `<cert-dir>/sa.key` when not given.
+    #[arg(long = "service-account-signing-key-file")]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// The issuer (`iss`) of service account tokens, and their default audience.
+    #[arg(long = "service-account-issuer", default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: String,
 }
 
 /// Parses Go-style durations such as `5m`, `30s`, `1h30m`, `0`.

@@ -153,7 +153,12 @@ pub async fn run(
         .or_else(|| (!opts.bind_address.is_unspecified() && !opts.bind_address.is_loopback()).then_some(opts.bind_address))
         .or_else(bootstrap::host_address)
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let key_path = opts.service_account_signing_key_file.clone().unwrap_or_else(|| opts.cert_dir.join("sa.key"));
+    let tokens = Arc::new(
+        crate::serviceaccount_token::TokenSigner::load_or_create(&key_path, &opts.service_account_issuer).map_err(ServerError::Option)?,
+    );
     let state: SharedState = Arc::new(AppState {
+        tokens: tokens.clone(),
         registry,
         admission: Arc::new(admission),
         server_address: format!("{endpoint_ip}:{}", local.port()),
@@ -203,6 +208,7 @@ pub async fn run(
         };
         let tls = tls.clone();
         let router = router.clone();
+        let tokens = tokens.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let stream = match tokio::time::timeout(Duration::from_secs(10), tls.accept(tcp)).await {
@@ -221,9 +227,30 @@ pub async fn run(
                 .and_then(|c| UserInfo::from_certificate(c.as_ref()))
                 .unwrap_or_else(UserInfo::anonymous);
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(user.clone());
+                let mut who = user.clone();
+                let mut refused = false;
+                if who.is_anonymous()
+                    && let Some(token) = req
+                        .headers()
+                        .get(http::header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                {
+                    // A bearer token that does not verify is refused, not made anonymous.
+                    match tokens.verify(token.trim(), &[], jiff::Timestamp::now().as_second()) {
+                        Ok(id) => who = UserInfo { name: id.username(), groups: id.groups() },
+                        Err(_) => refused = true,
+                    }
+                }
+                req.extensions_mut().insert(who);
                 let router = router.clone();
-                async move { router.oneshot(req.map(axum::body::Body::new)).await }
+                async move {
+                    if refused {
+                        let err = ironkube_machinery::ApiError::new(401, ironkube_machinery::Reason::Unauthorized, "Unauthorized");
+                        return Ok(axum::response::IntoResponse::into_response(crate::http::ErrorResponse(err)));
+                    }
+                    router.oneshot(req.map(axum::body::Body::new)).await
+                }
             });
             let builder = ConnBuilder::new(TokioExecutor::new());
             if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {

@@ -40,6 +40,8 @@ pub struct AppState {
     pub server_address: String,
     pub ready: AtomicBool,
     pub etcd: crate::storage::Etcd3,
+    /// Issues and verifies service account tokens.
+    pub tokens: Arc<crate::serviceaccount_token::TokenSigner>,
 }
 
 pub type SharedState = Arc<AppState>;

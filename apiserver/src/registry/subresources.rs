@@ -166,6 +166,11 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             all.extend(out.warnings);
             Ok(respond(200, &out.object, output, &all))
         }
+        ("token", Verb::Create) if info.plural == "serviceaccounts" => {
+            let request = json_body(req).await?;
+            let sa = store.get(ns, &name, None).await?;
+            Ok(respond(201, &token_request(state, &sa, request)?, output, &[]))
+        }
         ("finalize" | "approval" | "ephemeralcontainers", Verb::Patch) => {
             let path: &'static [&'static str] = match sub {
                 "finalize" => &["spec", "finalizers"],
@@ -218,6 +223,78 @@ async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts
     Ok(())
 }
 
+/// `serviceaccounts/token`: a signed token for the account (TokenRequest).
+fn token_request(state: &AppState, sa: &Value, mut request: Value) -> Result<Value, ApiError> {
+    let name = sa["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let ns = sa["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    if request.get("spec").is_none_or(|s| !s.is_object()) {
+        request["spec"] = json!({});
+    }
+    let seconds = request["spec"]["expirationSeconds"].as_i64().filter(|s| *s != 0).unwrap_or(3600);
+    let invalid = |why: &str| {
+        ApiError::invalid("authentication.k8s.io", "TokenRequest", &name, &[FieldError::invalid("spec.expirationSeconds", json!(seconds), why)])
+    };
+    if seconds < 600 {
+        return Err(invalid("may not specify a duration less than 10 minutes"));
+    }
+    if seconds > 1 << 32 {
+        return Err(invalid("may not specify a duration larger than 2^32 seconds"));
+    }
+    let mut audiences: Vec<String> = request["spec"]["audiences"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+    if audiences.is_empty() {
+        audiences.push(state.tokens.issuer.clone());
+    }
+    let bound = &request["spec"]["boundObjectRef"];
+    let bound_ref = bound["kind"].as_str().map(|k| (k, bound["name"].as_str().unwrap_or(""), bound["uid"].as_str().unwrap_or("")));
+    let now = jiff::Timestamp::now();
+    let claims = state.tokens.claims(&ns, &name, sa["metadata"]["uid"].as_str().unwrap_or(""), &audiences, now.as_second(), seconds, bound_ref);
+    let token = state.tokens.sign(&claims).map_err(ApiError::internal)?;
+    let expires = jiff::Timestamp::from_second(now.as_second() + seconds).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+    request["apiVersion"] = json!("authentication.k8s.io/v1");
+    request["kind"] = json!("TokenRequest");
+    if request.get("metadata").is_none_or(|m| !m.is_object()) {
+        request["metadata"] = json!({});
+    }
+    request["metadata"]["creationTimestamp"] = Value::Null;
+    request["spec"]["audiences"] = json!(audiences);
+    request["spec"]["expirationSeconds"] = json!(seconds);
+    if request["spec"].get("boundObjectRef").is_none() {
+        request["spec"]["boundObjectRef"] = Value::Null;
+    }
+    request["status"] = json!({"token": token, "expirationTimestamp": expires});
+    Ok(request)
+}
+
+/// `tokenreviews`: whether a service account token is valid, and for whom.
+async fn token_review(state: &AppState, review: &Value) -> Value {
+    let token = review["spec"]["token"].as_str().unwrap_or("");
+    let wanted: Vec<String> = review["spec"]["audiences"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+    let fail = |why: &str| json!({"authenticated": false, "user": {}, "error": why});
+    let id = match state.tokens.verify(token, &wanted, jiff::Timestamp::now().as_second()) {
+        Ok(id) => id,
+        Err(why) => return fail(&format!("[{why}]")),
+    };
+    // The account must still exist, with the same uid (upstream's service account lookup).
+    let current = match state.registry.store("", "v1", "serviceaccounts") {
+        Some(sas) => sas.get(Some(&id.namespace), &id.name, None).await.ok(),
+        None => None,
+    };
+    match current {
+        Some(sa) if sa["metadata"]["uid"].as_str() == Some(id.uid.as_str()) => {}
+        _ => return fail(&format!("[invalid bearer token, service account {}/{} has been deleted]", id.namespace, id.name)),
+    }
+    json!({
+        "authenticated": true,
+        "user": {
+            "username": id.username(),
+            "uid": id.uid,
+            "groups": id.groups(),
+            "extra": {"authentication.kubernetes.io/credential-id": [format!("JTI={}", id.jti)]},
+        },
+        "audiences": id.audiences,
+    })
+}
+
 /// Create-only resources with no storage.
 pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: &ResourceRequest, req: Request) -> Result<Response, ApiError> {
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
@@ -263,7 +340,11 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
         }
         ("authentication.k8s.io", "tokenreviews", Verb::Create) => {
             let mut body = json_body(req).await?;
-            body["status"] = json!({"authenticated": false, "user": {}, "error": "token authentication is not configured on this server"});
+            let status = token_review(state, &body).await;
+            body["status"] = status;
+            if body.get("metadata").is_none_or(|m| !m.is_object()) {
+                body["metadata"] = json!({});
+            }
             body["metadata"]["creationTimestamp"] = Value::Null;
             Ok(respond(201, &body, output, &[]))
         }

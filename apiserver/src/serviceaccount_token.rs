@@ -1,0 +1,181 @@
+//! Service account tokens: JWTs (ES256) the TokenRequest API issues and TokenReview and
+//! bearer authentication verify, with upstream's claims (`iss`, `sub`
+//! `system:serviceaccount:<ns>:<name>`, `aud`, `exp`/`iat`/`nbf`, `jti`, and
+//! `kubernetes.io` naming the namespace, the account and what the token is bound to).
+//!
+//! The signing key is `--service-account-signing-key-file` (a PKCS#8 P-256 key in PEM), or
+//! one generated under `--cert-dir` on first start; its `kid` is the base64url SHA-256 of
+//! its public key in DER, as upstream derives it.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair as _};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+/// Issues and checks tokens.
+pub struct TokenSigner {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+    kid: String,
+    pub issuer: String,
+}
+
+/// The identity a valid token carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenIdentity {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub audiences: Vec<String>,
+    pub jti: String,
+    pub claims: Value,
+}
+
+impl TokenIdentity {
+    pub fn username(&self) -> String {
+        format!("system:serviceaccount:{}:{}", self.namespace, self.name)
+    }
+
+    pub fn groups(&self) -> Vec<String> {
+        vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{}", self.namespace), "system:authenticated".into()]
+    }
+}
+
+/// `SubjectPublicKeyInfo` DER of an uncompressed P-256 point.
+fn p256_spki(point: &[u8]) -> Vec<u8> {
+    // SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING { point } }
+    let mut der = vec![0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+    der.extend_from_slice(point);
+    der
+}
+
+impl TokenSigner {
+    /// Loads the PEM key at `path`, or creates one there when it does not exist.
+    pub fn load_or_create(path: &Path, issuer: &str) -> Result<TokenSigner, String> {
+        let pem = match std::fs::read_to_string(path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| format!("generating a service account key: {e}"))?;
+                let pem = kp.serialize_pem();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                }
+                std::fs::write(path, &pem).map_err(|e| format!("writing {}: {e}", path.display()))?;
+                pem
+            }
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let kp = rcgen::KeyPair::from_pem(&pem).map_err(|e| format!("{}: not a PKCS#8 key: {e}", path.display()))?;
+        Self::from_pkcs8(&kp.serialize_der(), issuer).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn from_pkcs8(der: &[u8], issuer: &str) -> Result<TokenSigner, String> {
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+            .map_err(|e| format!("the service account signing key must be an ECDSA P-256 key: {e}"))?;
+        let kid = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(p256_spki(key.public_key().as_ref())));
+        Ok(TokenSigner { key, rng, kid, issuer: issuer.to_string() })
+    }
+
+    /// A signed token for the claims.
+    pub fn sign(&self, claims: &Value) -> Result<String, String> {
+        let header = json!({"alg": "ES256", "kid": self.kid});
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = self.key.sign(&self.rng, signing_input.as_bytes()).map_err(|e| format!("signing a token: {e}"))?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())))
+    }
+
+    /// The claims of a service account token: bound to `bound` (kind, name, uid) if given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn claims(&self, namespace: &str, name: &str, uid: &str, audiences: &[String], now: i64, expiration_seconds: i64, bound: Option<(&str, &str, &str)>) -> Value {
+        let mut k8s = json!({"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}});
+        if let Some((kind, bname, buid)) = bound {
+            let key = match kind {
+                "Pod" => "pod",
+                "Secret" => "secret",
+                "Node" => "node",
+                _ => "object",
+            };
+            k8s[key] = json!({"name": bname, "uid": buid});
+        }
+        json!({
+            "aud": audiences,
+            "exp": now + expiration_seconds,
+            "iat": now,
+            "iss": self.issuer,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "kubernetes.io": k8s,
+            "nbf": now,
+            "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        })
+    }
+
+    /// Checks signature, issuer, times and audiences (`wanted` empty: the issuer's own).
+    pub fn verify(&self, token: &str, wanted: &[String], now: i64) -> Result<TokenIdentity, String> {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [h, p, s] = parts.as_slice() else { return Err("invalid bearer token".into()) };
+        let header: Value = URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("invalid bearer token")?;
+        if header["alg"] != "ES256" {
+            return Err("invalid bearer token".into());
+        }
+        let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| "invalid bearer token")?;
+        let public = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, self.key.public_key().as_ref());
+        public.verify(format!("{h}.{p}").as_bytes(), &sig).map_err(|_| "invalid bearer token, square/go-jose: error in cryptographic primitive")?;
+        let claims: Value = URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("invalid bearer token")?;
+        if claims["iss"] != self.issuer.as_str() {
+            return Err("invalid bearer token".into());
+        }
+        if claims["exp"].as_i64().is_some_and(|exp| now > exp) {
+            return Err("invalid bearer token, service account token has expired".into());
+        }
+        if claims["nbf"].as_i64().is_some_and(|nbf| now + 60 < nbf) {
+            return Err("invalid bearer token, service account token is not valid yet".into());
+        }
+        let token_aud: Vec<String> = match &claims["aud"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        let wanted: Vec<String> = if wanted.is_empty() { vec![self.issuer.clone()] } else { wanted.to_vec() };
+        let audiences: Vec<String> = wanted.iter().filter(|a| token_aud.contains(a)).cloned().collect();
+        if audiences.is_empty() {
+            return Err("invalid bearer token, token audiences [\"".to_string() + &token_aud.join("\" \"") + "\"] is invalid for the target audiences");
+        }
+        let k8s = &claims["kubernetes.io"];
+        Ok(TokenIdentity {
+            namespace: k8s["namespace"].as_str().unwrap_or("").to_string(),
+            name: k8s["serviceaccount"]["name"].as_str().unwrap_or("").to_string(),
+            uid: k8s["serviceaccount"]["uid"].as_str().unwrap_or("").to_string(),
+            audiences,
+            jti: claims["jti"].as_str().unwrap_or("").to_string(),
+            claims,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_and_refuse_tampering_expiry_and_audience() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = TokenSigner::load_or_create(&dir.path().join("sa.key"), "https://kubernetes.default.svc.cluster.local").expect("signer");
+        let again = TokenSigner::load_or_create(&dir.path().join("sa.key"), "https://kubernetes.default.svc.cluster.local").expect("reloaded");
+        assert_eq!(signer.kid, again.kid, "the key is kept");
+        let claims = signer.claims("ns", "sa", "u1", &["https://kubernetes.default.svc.cluster.local".into()], 1000, 3600, None);
+        let token = signer.sign(&claims).expect("signed");
+        let id = again.verify(&token, &[], 2000).expect("valid");
+        assert_eq!(id.username(), "system:serviceaccount:ns:sa");
+        assert_eq!(id.uid, "u1");
+        assert!(signer.verify(&token, &[], 5000).expect_err("expired").contains("expired"));
+        assert!(signer.verify(&token, &["other".into()], 2000).is_err());
+        let mut forged = token.clone();
+        forged.replace_range(forged.len() - 4.., "AAAA");
+        assert!(signer.verify(&forged, &[], 2000).is_err());
+    }
+}
