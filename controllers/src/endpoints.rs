@@ -27,21 +27,7 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-    #[error("the pod cache stopped: {0}")]
-    Cache(String),
-    #[error("serializing: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-impl informer::Conflict for Error {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api(e) if informer::is_conflict(e))
-    }
-}
+pub type Error = informer::ReconcileError;
 
 struct Ctx {
     client: kube::Client,
@@ -346,12 +332,7 @@ fn pod_triggers(change: &Change<Pod>, services: &Store<Service>) -> Vec<ObjectRe
 pub async fn run(client: kube::Client, stop: CancellationToken) {
     let (services, svc_changes) = informer::informer(Api::<Service>::all(client.clone()), watcher::Config::default(), "services");
     let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
-    let svc_trig = svc_changes.filter_map(|change| {
-        futures::future::ready(match change {
-            Change::Deleted(_) => None,
-            other => Some(ObjectRef::from_obj(&**other.object())),
-        })
-    });
+    let svc_trig = informer::live_changes(svc_changes);
     let pod_trig = {
         let store = services.clone();
         pod_changes.flat_map(move |change| futures::stream::iter(pod_triggers(&change, &store)))

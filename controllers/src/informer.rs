@@ -161,6 +161,43 @@ pub trait Conflict {
     fn is_conflict(&self) -> bool;
 }
 
+/// What a reconcile of the simpler controllers fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error("the caches stopped: {0}")]
+    Cache(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<serde_json::Error> for ReconcileError {
+    fn from(e: serde_json::Error) -> Self {
+        ReconcileError::Other(format!("serializing: {e}"))
+    }
+}
+
+impl Conflict for ReconcileError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, ReconcileError::Api(e) if is_conflict(e))
+    }
+}
+
+/// The objects that were added or changed, as reconcile triggers (deletions dropped).
+pub fn live_changes<K>(changes: BoxStream<'static, Change<K>>) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    changes.filter_map(|change| {
+        future::ready(match change {
+            Change::Deleted(_) => None,
+            other => Some(ObjectRef::from_obj(&**other.object())),
+        })
+    })
+}
+
 impl Conflict for kube::Error {
     fn is_conflict(&self) -> bool {
         is_conflict(self)

@@ -14,30 +14,17 @@ use ironkube_machinery::quota::{self, ResourceList};
 use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, instrument};
 
-use crate::informer::{self, Change};
+use crate::informer;
 
 pub const NAME: &str = "resourcequota";
 /// How often a quota is recounted without a change of its own.
 const RESYNC: Duration = Duration::from_secs(5);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-    #[error("serializing a {0}: {1}")]
-    Json(&'static str, serde_json::Error),
-}
-
-impl informer::Conflict for Error {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api(e) if informer::is_conflict(e))
-    }
-}
+pub type Error = informer::ReconcileError;
 
 struct Ctx {
     client: kube::Client,
@@ -76,7 +63,7 @@ async fn api_resource(client: &kube::Client, group: &str, plural: &str) -> Optio
 #[instrument(skip_all, fields(controller = NAME, key = %format!("{}/{}", q.metadata.namespace.as_deref().unwrap_or(""), q.metadata.name.as_deref().unwrap_or(""))))]
 async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = q.metadata.namespace.clone().unwrap_or_default();
-    let quota_json = serde_json::to_value(&*q).map_err(|e| Error::Json("ResourceQuota", e))?;
+    let quota_json = serde_json::to_value(&*q)?;
     let hard = quota::parse_list(&quota_json["spec"]["hard"]);
     // Which resources to list, once each.
     let mut sources: HashMap<(String, String), Vec<String>> = HashMap::new();
@@ -94,7 +81,7 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error
         let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
         let list = api.list(&ListParams::default()).await?;
         for obj in list.items {
-            let v = serde_json::to_value(&obj).map_err(|e| Error::Json("listed object", e))?;
+            let v = serde_json::to_value(&obj)?;
             if quota::scoped(&quota_json) && !quota::selects(&quota_json, &group, &plural, &v) {
                 continue;
             }
@@ -113,7 +100,7 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error
     if !same(&current_hard, &hard) || !same(&current_used, &used) {
         let mut updated = (*q).clone();
         let status = serde_json::json!({"hard": quota_json["spec"]["hard"].clone(), "used": quota::to_json(&used)});
-        updated.status = serde_json::from_value(status).map_err(|e| Error::Json("ResourceQuotaStatus", e))?;
+        updated.status = serde_json::from_value(status)?;
         let api: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &ns);
         match api.replace_status(q.metadata.name.as_deref().unwrap_or(""), &PostParams::default(), &updated).await {
             Ok(_) => {}
@@ -126,14 +113,7 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error
 
 pub async fn run(client: kube::Client, stop: CancellationToken) {
     let (quotas, changes) = informer::informer(Api::<ResourceQuota>::all(client.clone()), watcher::Config::default(), "resourcequotas");
-    let triggers = changes
-        .filter_map(|change| {
-            futures::future::ready(match change {
-                Change::Deleted(_) => None,
-                other => Some(ObjectRef::from_obj(&**other.object())),
-            })
-        })
-        .boxed();
+    let triggers = informer::live_changes(changes).boxed();
     let ctx = Arc::new(Ctx { client });
     info!("starting the ResourceQuota controller");
     informer::run(NAME, quotas, triggers, ctx, reconcile, informer::Retry::default(), stop).await;

@@ -13,13 +13,7 @@ use support::{Ironkube, eventually};
 const KUBECTL: &str = "1.33";
 
 fn json(cluster: &Ironkube, args: &[&str]) -> Result<Value, String> {
-    let mut args = args.to_vec();
-    args.extend(["-o", "json"]);
-    let output = cluster.kubectl(KUBECTL, &args);
-    if !output.status.success() {
-        return Err(support::describe(&output));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("kubectl {args:?} printed no JSON: {e}"))
+    cluster.kubectl_json(KUBECTL, args)
 }
 
 fn replica_sets(cluster: &Ironkube, ns: &str) -> Result<Vec<Value>, String> {

@@ -31,21 +31,7 @@ pub const NAME: &str = "deployment";
 const EVENT_SOURCE: &str = "deployment-controller";
 const HASH_LABEL: &str = "pod-template-hash";
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-    #[error("the caches stopped: {0}")]
-    Cache(String),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl informer::Conflict for Error {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api(e) if informer::is_conflict(e))
-    }
-}
+pub type Error = informer::ReconcileError;
 
 struct Ctx {
     client: kube::Client,
@@ -741,12 +727,7 @@ pub async fn run(client: kube::Client, stop: CancellationToken) {
     let (deployments, d_changes) = informer::informer(Api::<Deployment>::all(client.clone()), watcher::Config::default(), "deployments");
     let (replica_sets, rs_changes) = informer::informer(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default(), "replicasets");
     let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
-    let d_triggers = d_changes.filter_map(|change| {
-        futures::future::ready(match change {
-            Change::Deleted(_) => None,
-            other => Some(ObjectRef::from_obj(&**other.object())),
-        })
-    });
+    let d_triggers = informer::live_changes(d_changes);
     let rs_trig = {
         let store = deployments.clone();
         rs_changes.flat_map(move |change| futures::stream::iter(rs_triggers(&change, &store)))

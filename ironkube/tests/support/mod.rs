@@ -352,6 +352,17 @@ impl Ironkube {
     }
 
     /// Like [`Self::kubectl`], and fails the test unless kubectl succeeds; returns stdout.
+    /// `kubectl ARGS -o json`, parsed.
+    pub fn kubectl_json(&self, version: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        let output = self.kubectl(version, &args);
+        if !output.status.success() {
+            return Err(describe(&output));
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("kubectl {args:?} printed no JSON: {e}"))
+    }
+
     pub fn kubectl_ok(&self, version: &str, args: &[&str]) -> String {
         let output = self.kubectl(version, args);
         assert!(
