@@ -6,6 +6,7 @@ pub mod controller_ref;
 pub mod endpoints;
 pub mod deployment;
 pub mod expectations;
+pub mod garbage_collector;
 pub mod informer;
 pub mod leader;
 pub mod namespace;
@@ -79,7 +80,7 @@ pub enum Error {
 }
 
 /// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota", "endpoints"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota", "endpoints", "garbage-collector"];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -146,6 +147,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, "replicaset") {
         tasks.spawn(replicaset::run(client.clone(), stop.clone()));
+    }
+    if enabled(&opts.controllers, "garbage-collector") {
+        tasks.spawn(garbage_collector::run(client.clone(), stop.clone()));
     }
     if enabled(&opts.controllers, "endpoints") {
         tasks.spawn(endpoints::run(client.clone(), stop.clone()));
