@@ -60,6 +60,33 @@ async fn api_resource(client: &kube::Client, group: &str, plural: &str) -> Optio
     Some(ar)
 }
 
+/// What the quota's namespace uses of each of its hard resources, counted from the objects.
+async fn count(ctx: &Ctx, ns: &str, quota_json: &serde_json::Value, hard: &ResourceList, sources: &HashMap<(String, String), Vec<String>>) -> Result<ResourceList, Error> {
+    let mut used = ResourceList::new();
+    for name in hard.keys() {
+        used.insert(name.clone(), ironkube_machinery::validation::quantity::Quantity::ZERO);
+    }
+    for ((group, plural), names) in sources {
+        let Some(ar) = api_resource(&ctx.client, &group, &plural).await else { continue };
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+        let list = api.list(&ListParams::default()).await?;
+        for obj in list.items {
+            let v = serde_json::to_value(&obj)?;
+            if quota::scoped(quota_json) && !quota::selects(quota_json, &group, &plural, &v) {
+                continue;
+            }
+            let u = quota::usage(&group, &plural, &v);
+            for name in names {
+                if let Some(q) = u.get(name) {
+                    let sum = used[name].add(q);
+                    used.insert(name.clone(), sum);
+                }
+            }
+        }
+    }
+    Ok(used)
+}
+
 #[instrument(skip_all, fields(controller = NAME, key = %format!("{}/{}", q.metadata.namespace.as_deref().unwrap_or(""), q.metadata.name.as_deref().unwrap_or(""))))]
 async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = q.metadata.namespace.clone().unwrap_or_default();
@@ -72,27 +99,13 @@ async fn reconcile(q: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, Error
             sources.entry(src).or_default().push(name.clone());
         }
     }
-    let mut used = ResourceList::new();
-    for name in hard.keys() {
-        used.insert(name.clone(), ironkube_machinery::validation::quantity::Quantity::ZERO);
-    }
-    for ((group, plural), names) in sources {
-        let Some(ar) = api_resource(&ctx.client, &group, &plural).await else { continue };
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
-        let list = api.list(&ListParams::default()).await?;
-        for obj in list.items {
-            let v = serde_json::to_value(&obj)?;
-            if quota::scoped(&quota_json) && !quota::selects(&quota_json, &group, &plural, &v) {
-                continue;
-            }
-            let u = quota::usage(&group, &plural, &v);
-            for name in &names {
-                if let Some(q) = u.get(name) {
-                    let sum = used[name].add(q);
-                    used.insert(name.clone(), sum);
-                }
-            }
-        }
+    let mut used = count(&ctx, &ns, &quota_json, &hard, &sources).await?;
+    // An admitted object is charged before it is stored: a count lower than the charged
+    // usage may be missing it. Count again a moment later before lowering anything.
+    let charged = quota::parse_list(&quota_json["status"]["used"]);
+    if used.iter().any(|(k, v)| charged.get(k).is_some_and(|c| v < c)) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        used = count(&ctx, &ns, &quota_json, &hard, &sources).await?;
     }
     let current_hard = quota::parse_list(&quota_json["status"]["hard"]);
     let current_used = quota::parse_list(&quota_json["status"]["used"]);
