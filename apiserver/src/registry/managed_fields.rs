@@ -39,10 +39,8 @@ impl Endpoint<'_> {
 
     /// The kind's Go zero value: what a created object is compared against.
     pub fn zero(&self) -> Value {
-        ironkube_machinery::schema::kinds()
-            .iter()
-            .find(|k| k.group == self.info.group && k.version == self.info.version && k.kind == self.info.kind)
-            .and_then(|k| serde_json::from_str(k.zero).ok())
+        ironkube_machinery::schema::kind_zero(self.info.group, self.info.version, self.info.kind)
+            .and_then(|z| serde_json::from_str(z).ok())
             .unwrap_or_else(|| json!({}))
     }
 }

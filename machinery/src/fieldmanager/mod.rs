@@ -465,7 +465,7 @@ fn apply_once(
         }
     }
     managed.drop_empty();
-    if typed::compare(live, &new, ty).is_same() && path::compare_values(live, &new) == std::cmp::Ordering::Equal {
+    if path::compare_values(live, &new) == std::cmp::Ordering::Equal {
         return Ok((None, managed));
     }
     if let Some(i) = managed.position(manager, Operation::Apply, ctx.api_version, ctx.subresource) {

@@ -3,11 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 
 fn zero(group: &str, version: &str, kind: &str) -> Value {
-    let k = crate::schema::kinds()
-        .iter()
-        .find(|k| k.group == group && k.version == version && k.kind == kind)
-        .expect("kind in the table");
-    serde_json::from_str(k.zero).expect("zero JSON")
+    serde_json::from_str(crate::schema::kind_zero(group, version, kind).expect("kind in the table")).expect("zero JSON")
 }
 
 fn ctx<'a>(ty: Ty, api_version: &'a str, reset: &'a Set, now: &'a str) -> Context<'a> {

@@ -423,17 +423,18 @@ fn compare_map(lhs: Option<&Value>, rhs: Option<&Value>, ty: &Ty, atomic: bool, 
         leaf(lhs, rhs, path, c);
         return true;
     }
-    let mut keys: Vec<&String> = l.into_iter().flat_map(|m| m.keys()).collect();
-    for k in r.into_iter().flat_map(|m| m.keys()) {
-        if !l.is_some_and(|m| m.contains_key(k)) {
-            keys.push(k);
-        }
-    }
-    for k in keys {
+    for k in union_keys(l, r) {
         let child = push(path, PathElement::Field(k.clone()));
         compare_walk(l.and_then(|m| m.get(k)), r.and_then(|m| m.get(k)), &ty.field(k), &child, c);
     }
     false
+}
+
+/// The keys of both maps: the left's in their order, then the right's new ones.
+fn union_keys<'a>(l: Option<&'a Map<String, Value>>, r: Option<&'a Map<String, Value>>) -> Vec<&'a String> {
+    let mut keys: Vec<&String> = l.into_iter().flat_map(|m| m.keys()).collect();
+    keys.extend(r.into_iter().flat_map(|m| m.keys()).filter(|k| !l.is_some_and(|m| m.contains_key(*k))));
+    keys
 }
 
 /// Merges an applied configuration (`rhs`) into the live object (`lhs`).
@@ -462,13 +463,7 @@ fn merge_walk(lhs: Option<&Value>, rhs: Option<&Value>, ty: &Ty, path: &Path) ->
                 return Ok(keep_rhs());
             }
             let mut out = Map::new();
-            let mut keys: Vec<&String> = l.into_iter().flat_map(|m| m.keys()).collect();
-            for k in r.into_iter().flat_map(|m| m.keys()) {
-                if !l.is_some_and(|m| m.contains_key(k)) {
-                    keys.push(k);
-                }
-            }
-            for k in keys {
+            for k in union_keys(l, r) {
                 let child = push(path, PathElement::Field(k.clone()));
                 if let Some(v) = merge_walk(l.and_then(|m| m.get(k)), r.and_then(|m| m.get(k)), &ty.field(k), &child)? {
                     out.insert(k.clone(), v);
@@ -666,7 +661,7 @@ mod tests {
 
     #[test]
     fn compare_from_the_zero_value() {
-        let zero: Value = serde_json::from_str(schema::kinds().iter().find(|k| k.group == "" && k.kind == "ConfigMap" && k.version == "v1").expect("kind").zero).expect("zero");
+        let zero: Value = serde_json::from_str(schema::kind_zero("", "v1", "ConfigMap").expect("kind")).expect("zero");
         let cm = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}});
         let c = compare(&zero, &cm, &Ty::of_kind("", "v1", "ConfigMap"));
         assert_eq!(c.added.to_fields_v1(), json!({"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}, "f:name": {}}}));

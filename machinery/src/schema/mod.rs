@@ -317,6 +317,15 @@ pub fn kind_type(group: &str, version: &str, kind: &str) -> Option<&'static str>
         .map(|i| kinds[i].type_name)
 }
 
+/// The Go zero value of a group-version-kind, as JSON text ([`KindDef::zero`]).
+pub fn kind_zero(group: &str, version: &str, kind: &str) -> Option<&'static str> {
+    let kinds = generated::KINDS;
+    kinds
+        .binary_search_by(|k| (k.group, k.version, k.kind).cmp(&(group, version, kind)))
+        .ok()
+        .map(|i| kinds[i].zero)
+}
+
 /// The group-version-kinds served as `type_name`, in table order.
 pub fn kinds_of_type(type_name: &str) -> impl Iterator<Item = &'static KindDef> + use<'_> {
     generated::KINDS
