@@ -13,6 +13,9 @@ Replaced, because they differ between any two runs or servers by design:
   - ClusterIPs out of 10.96/12    -> <cluster-ip>
   - allocated node ports          -> <node-port>
   - runs of 2+ spaces             -> 3 spaces (table column widths follow the cells above)
+  - non-breaking spaces           -> spaces (go-cmp's diffs, in some validation errors, indent
+                                     with either at random per process to stop callers
+                                     depending on its exact output)
 Reads stdin, writes stdout.
 """
 import re
@@ -43,6 +46,7 @@ COLUMN_GAP = re.compile(r"(?<=\S) {2,}(?=\S)")
 
 
 def normalize(text: str) -> str:
+    text = text.replace("\u00a0", " ")
     for pattern, repl in RULES:
         text = pattern.sub(repl, text)
     return "\n".join(COLUMN_GAP.sub("   ", line).rstrip() for line in text.split("\n"))

@@ -130,6 +130,7 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Op
             continue;
         }
         let fp = field_patch(ty, key);
+        let original_ids = list_ids(target.get(key), fp.merge_key);
         match (target.get_mut(key), value) {
             (Some(existing @ Value::Object(_)), Value::Object(p)) => {
                 if p.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -156,7 +157,8 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Op
         if let Some(order) = patch.get(&format!("$setElementOrder/{key}")).and_then(Value::as_array)
             && let Some(Value::Array(list)) = target.get_mut(key)
         {
-            reorder(list, order, fp.merge_key);
+            let order: Vec<Value> = order.iter().map(|o| element_id(o, fp.merge_key)).collect();
+            normalize_order(list, &order, &original_ids, fp.merge_key);
         }
     }
     // An element order for a list the patch did not otherwise touch.
@@ -165,11 +167,52 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Op
             continue;
         }
         let fp = field_patch(ty, key);
+        let original_ids = list_ids(target.get(key), fp.merge_key);
         if let Some(Value::Array(list)) = target.get_mut(key) {
-            reorder(list, order, fp.merge_key);
+            let order: Vec<Value> = order.iter().map(|o| element_id(o, fp.merge_key)).collect();
+            normalize_order(list, &order, &original_ids, fp.merge_key);
         }
     }
     Ok(())
+}
+
+/// What identifies a list element: its merge key's value, or the element itself.
+fn element_id(v: &Value, key: Option<&str>) -> Value {
+    match key {
+        Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
+        None => v.clone(),
+    }
+}
+
+fn list_ids(list: Option<&Value>, key: Option<&str>) -> Vec<Value> {
+    list.and_then(Value::as_array)
+        .map(|l| l.iter().map(|v| element_id(v, key)).collect())
+        .unwrap_or_default()
+}
+
+/// Upstream's normalizeElementOrder: the elements `order` names (the patch's own, or a
+/// `$setElementOrder`) sorted as it names them, the others kept as the server had them,
+/// the two runs merged by the server's order (`original`): an element the server did not
+/// have comes as soon as its turn in `order` arrives.
+fn normalize_order(list: &mut Vec<Value>, order: &[Value], original: &[Value], key: Option<&str>) {
+    let pos = |ids: &[Value], v: &Value| ids.iter().position(|i| *i == element_id(v, key));
+    let (mut named, server_only): (Vec<Value>, Vec<Value>) =
+        list.drain(..).partition(|v| pos(order, v).is_some());
+    named.sort_by_key(|v| pos(order, v));
+    let (mut left, mut right) = (server_only.into_iter().peekable(), named.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => match (pos(original, l), pos(original, r)) {
+                (Some(li), Some(ri)) => li < ri,
+                _ => false,
+            },
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        list.extend(next);
+    }
 }
 
 fn merge_values_of_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, elem: Option<&'static str>) -> Result<(), String> {
@@ -191,32 +234,6 @@ fn merge_values_of_map(target: &mut Map<String, Value>, patch: &Map<String, Valu
     Ok(())
 }
 
-/// Orders `list` as `$setElementOrder` says; items it does not name keep their relative
-/// order after the named ones.
-fn reorder(list: &mut Vec<Value>, order: &[Value], key: Option<&str>) {
-    let id = |v: &Value| -> Value {
-        match key {
-            Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
-            None => v.clone(),
-        }
-    };
-    let wanted: Vec<Value> = order.iter().map(|o| match key {
-        Some(k) => o.get(k).cloned().unwrap_or(Value::Null),
-        None => o.clone(),
-    }).collect();
-    let mut named = Vec::new();
-    let mut rest = Vec::new();
-    let mut items: Vec<Option<Value>> = list.drain(..).map(Some).collect();
-    for w in &wanted {
-        if let Some(slot) = items.iter_mut().find(|i| i.as_ref().is_some_and(|v| id(v) == *w)) {
-            named.extend(slot.take());
-        }
-    }
-    rest.extend(items.into_iter().flatten());
-    list.extend(named);
-    list.extend(rest);
-}
-
 fn merge_list(existing: &mut Vec<Value>, items: &[Value], fp: &FieldPatch) -> Result<(), String> {
     if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
         *existing = items.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect();
@@ -226,6 +243,12 @@ fn merge_list(existing: &mut Vec<Value>, items: &[Value], fp: &FieldPatch) -> Re
         *existing = items.iter().map(strip_directives).collect();
         return Ok(());
     }
+    let original = list_ids(Some(&Value::Array(existing.clone())), fp.merge_key);
+    let order: Vec<Value> = items
+        .iter()
+        .filter(|i| i.get("$patch").is_none())
+        .map(|i| element_id(i, fp.merge_key))
+        .collect();
     match fp.merge_key {
         Some(key) => {
             for item in items {
@@ -256,6 +279,7 @@ fn merge_list(existing: &mut Vec<Value>, items: &[Value], fp: &FieldPatch) -> Re
             }
         }
     }
+    normalize_order(existing, &order, &original, fp.merge_key);
     Ok(())
 }
 
@@ -274,6 +298,18 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn merged_lists_take_upstreams_order() {
+        // New elements come first, at their turn in the patch; the server's keep its order.
+        let mut doc = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}});
+        apply(&mut doc, &json!({"spec": {"containers": [{"name": "d"}, {"name": "b", "image": "z"}]}})).expect("applies");
+        let names: Vec<&str> = doc["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+        assert_eq!(names, ["d", "a", "b", "c"]);
+        let mut doc = json!({"metadata": {"finalizers": ["x", "y"]}});
+        apply(&mut doc, &json!({"metadata": {"finalizers": ["z", "y"]}})).expect("applies");
+        assert_eq!(doc["metadata"]["finalizers"], json!(["z", "x", "y"]));
+    }
 
     #[test]
     fn containers_merge_by_name() {

@@ -672,13 +672,14 @@ fn validate_spec_update(
             }
         }
     }
-    let munged = comparable(Some(&munged));
-    if munged != old_json {
+    if comparable(Some(&munged)) != old_json {
+        // Upstream appends go-cmp's diff of the old and the munged internal PodSpec.
+        let old_spec = old.get("spec").cloned().unwrap_or(json!({}));
         errs.push(FieldError::forbidden(
             &spec_path,
             format!(
                 "pod updates may not change fields other than {UPDATABLE_POD_SPEC_FIELDS}\n{}",
-                spec_diff(&old_json, &munged)
+                ironkube_machinery::gocmp::pod_spec_diff(&old_spec, &munged)
             ),
         ));
     }
@@ -705,48 +706,6 @@ fn comparable(v: Option<&Value>) -> Value {
         }
     }
     v.and_then(clean).unwrap_or(json!({}))
-}
-
-/// A readable list of what changed (upstream prints a Go struct diff here).
-fn spec_diff(old: &Value, new: &Value) -> String {
-    let mut lines = Vec::new();
-    diff_into("", old, new, &mut lines);
-    format!("  core.PodSpec{{\n{}\n  }}\n", lines.join("\n"))
-}
-
-fn diff_into(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(o), Value::Object(n)) => {
-            let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                diff_into(
-                    &p,
-                    o.get(k).unwrap_or(&Value::Null),
-                    n.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        (Value::Array(o), Value::Array(n)) if o.len() == n.len() => {
-            for (i, (a, b)) in o.iter().zip(n.iter()).enumerate() {
-                diff_into(&format!("{path}[{i}]"), a, b, out);
-            }
-        }
-        (a, b) if a != b => {
-            if !a.is_null() {
-                out.push(format!("- \t{path}: {a}"));
-            }
-            if !b.is_null() {
-                out.push(format!("+ \t{path}: {b}"));
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The checks of `ValidatePodStatusUpdate`.
