@@ -3,6 +3,7 @@
 //! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
 
 pub mod controller_ref;
+pub mod daemonset;
 pub mod endpoints;
 pub mod deployment;
 pub mod expectations;
@@ -79,8 +80,22 @@ pub enum Error {
     Election(#[from] kube::Error),
 }
 
-/// The controllers that exist, each with whether it runs by default.
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "resourcequota", "endpoints", "garbage-collector"];
+/// The controllers that exist (all on by default).
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "resourcequota", "endpoints", "garbage-collector"];
+
+type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
+
+/// How each controller but the root CA publisher (which needs the CA) starts.
+const STARTERS: &[(&str, Start)] = &[
+    ("namespace", |c, s| Box::pin(namespace::run(c, s))),
+    ("serviceaccount", |c, s| Box::pin(service_account::run(c, s))),
+    ("replicaset", |c, s| Box::pin(replicaset::run(c, s))),
+    ("garbage-collector", |c, s| Box::pin(garbage_collector::run(c, s))),
+    ("endpoints", |c, s| Box::pin(endpoints::run(c, s))),
+    ("resourcequota", |c, s| Box::pin(resource_quota::run(c, s))),
+    ("deployment", |c, s| Box::pin(deployment::controller::run(c, s))),
+    ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
+];
 
 fn enabled(list: &[String], name: &str) -> bool {
     let mut on = false;
@@ -139,26 +154,10 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     info!(controllers = ?opts.controllers, "starting controllers");
     let mut tasks = tokio::task::JoinSet::new();
     let stop = shutdown.child_token();
-    if enabled(&opts.controllers, "namespace") {
-        tasks.spawn(namespace::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "serviceaccount") {
-        tasks.spawn(service_account::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "replicaset") {
-        tasks.spawn(replicaset::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "garbage-collector") {
-        tasks.spawn(garbage_collector::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "endpoints") {
-        tasks.spawn(endpoints::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "resourcequota") {
-        tasks.spawn(resource_quota::run(client.clone(), stop.clone()));
-    }
-    if enabled(&opts.controllers, "deployment") {
-        tasks.spawn(deployment::controller::run(client.clone(), stop.clone()));
+    for (name, start) in STARTERS {
+        if enabled(&opts.controllers, name) {
+            tasks.spawn(start(client.clone(), stop.clone()));
+        }
     }
     if enabled(&opts.controllers, "root-ca-certificate-publisher") {
         match root_ca {

@@ -14,6 +14,7 @@ pub mod proto;
 pub mod quota;
 pub mod resources;
 pub mod schema;
+pub mod scheduling;
 pub mod selectors;
 pub mod validation;
 
