@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 /// The upstream release whose API this server serves.
-pub const GIT_VERSION: &str = "v1.33.5";
+pub const GIT_VERSION: &str = "v1.33.13";
 
 pub fn info() -> Value {
     let arch = match std::env::consts::ARCH {

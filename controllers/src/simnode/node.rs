@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::addresses;
 
 /// The kubelet version simulated nodes report (the API server's version).
-pub const KUBELET_VERSION: &str = "v1.33.5";
+pub const KUBELET_VERSION: &str = "v1.33.13";
 /// The container runtime simulated nodes claim to run.
 pub const CONTAINER_RUNTIME_VERSION: &str = "containerd://1.7.27";
 /// The namespace of node heartbeat Leases.
