@@ -79,6 +79,17 @@ impl Opts {
         }
     }
 
+    /// The record budget of one value's fields, elements or entries (unlimited when the
+    /// verbosity is not limited); what they hold prints one level less verbose.
+    fn take_value_budget(&mut self) -> usize {
+        if !self.limit_verbosity {
+            return usize::MAX;
+        }
+        let n = self.list_budget(true);
+        self.verbosity_level -= 1;
+        n
+    }
+
     /// FormatDiff.
     pub fn format_diff(self, v: &Node<'_>, parent: Option<GoKind>) -> Option<Text> {
         let mut opts = self;
@@ -333,13 +344,7 @@ impl Opts {
             (_, GoValue::Quantity(q)) => self.format_quantity(q),
             (_, GoValue::Opaque(j)) => line(j.to_string()),
             (_, GoValue::Struct(fields)) => {
-                let max_len = if self.limit_verbosity {
-                    let n = self.list_budget(true);
-                    self.verbosity_level -= 1;
-                    n
-                } else {
-                    usize::MAX
-                };
+                let max_len = self.take_value_budget();
                 let mut list = Vec::new();
                 for (f, fv) in t.fields.iter().zip(fields) {
                     if fv.is_zero() {
@@ -357,13 +362,7 @@ impl Opts {
             }
             (_, GoValue::List(None)) => line(NIL),
             (_, GoValue::List(Some(items))) => {
-                let max_len = if self.limit_verbosity {
-                    let n = self.list_budget(true);
-                    self.verbosity_level -= 1;
-                    n
-                } else {
-                    usize::MAX
-                };
+                let max_len = self.take_value_budget();
                 let mut list = Vec::new();
                 for item in items {
                     if list.len() == max_len {
@@ -378,13 +377,7 @@ impl Opts {
             }
             (_, GoValue::Map(None)) => line(NIL),
             (_, GoValue::Map(Some(entries))) => {
-                let max_len = if self.limit_verbosity {
-                    let n = self.list_budget(true);
-                    self.verbosity_level -= 1;
-                    n
-                } else {
-                    usize::MAX
-                };
+                let max_len = self.take_value_budget();
                 let mut list = Vec::new();
                 for (k, val) in entries {
                     if list.len() == max_len {
@@ -417,12 +410,7 @@ impl Opts {
         // The budget of a struct at `opts`, and the options its fields are printed with.
         let budget = |opts: Opts| -> (usize, Opts) {
             let mut inner = opts.with_type(TypeMode::Auto);
-            if opts.limit_verbosity {
-                inner.verbosity_level -= 1;
-                (opts.list_budget(true), inner)
-            } else {
-                (usize::MAX, inner)
-            }
+            (inner.take_value_budget(), inner)
         };
         // A struct of already formatted (non-zero) fields.
         let fields = |max: usize, items: Vec<(&str, Text)>| {
