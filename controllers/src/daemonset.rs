@@ -211,12 +211,31 @@ fn sorted_keys(v: &Value) -> Value {
     }
 }
 
+/// Whether a stored revision holds `patch` (upstream compares the bytes; a stored copy
+/// may have lost its nulls and its key order).
+fn same_data(revision: &ControllerRevision, patch: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip(v))).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    revision.data.as_ref().is_some_and(|d| sorted_keys(&strip(&d.0)) == sorted_keys(&strip(patch)))
+}
+
 /// Upstream's `getPatch`: the revision's data, a patch replacing `spec.template` (keys
 /// sorted, as Go encodes maps).
 fn revision_patch(ds: &DaemonSet) -> Result<Value, serde_json::Error> {
     let mut t = serde_json::to_value(template(ds))?;
     if let Some(m) = t.as_object_mut() {
         m.insert("$patch".into(), json!("replace"));
+        // Go writes the template's zero creationTimestamp as null (a struct is never
+        // omitted as empty).
+        let meta = m.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.entry("creationTimestamp").or_insert(Value::Null);
+        }
     }
     Ok(sorted_keys(&json!({"spec": {"template": t}})))
 }
@@ -240,7 +259,7 @@ async fn sync_history(ctx: &Ctx, ds: &DaemonSet, pods: &[Arc<Pod>]) -> Result<St
     let template_json = serde_json::to_value(template(ds))?;
     let hash = template_hash::compute_hash(&template_json, collision);
     let max_revision = owned.last().map_or(0, |r| r.revision);
-    let current = owned.iter().find(|r| r.data.as_ref().map(|d| sorted_keys(&d.0)) == Some(patch.clone()));
+    let current = owned.iter().find(|r| same_data(r, &patch));
     match current {
         Some(r) if r.revision < max_revision => {
             let name = r.metadata.name.clone().unwrap_or_default();
@@ -267,7 +286,7 @@ async fn sync_history(ctx: &Ctx, ds: &DaemonSet, pods: &[Arc<Pod>]) -> Result<St
                 Ok(_) => {}
                 Err(kube::Error::Api(e)) if e.code == 409 => {
                     let existing = api.get(&name).await?;
-                    let same = existing.data.as_ref().map(|d| sorted_keys(&d.0)) == Some(patch.clone());
+                    let same = same_data(&existing, &patch);
                     if !same || !controller_ref::is_controlled_by(&existing.metadata, &uid) {
                         bump_collision_count(ctx, ds).await?;
                         return Err(Error::Collision(name));
@@ -282,7 +301,7 @@ async fn sync_history(ctx: &Ctx, ds: &DaemonSet, pods: &[Arc<Pod>]) -> Result<St
     let in_use: Vec<&str> = pods.iter().filter_map(|p| p.metadata.labels.as_ref()?.get(REVISION_HASH_LABEL).map(String::as_str)).collect();
     let old: Vec<&ControllerRevision> = owned
         .iter()
-        .filter(|r| r.data.as_ref().map(|d| sorted_keys(&d.0)) != Some(patch.clone()))
+        .filter(|r| !same_data(r, &patch))
         .filter(|r| !r.metadata.labels.as_ref().and_then(|l| l.get(REVISION_HASH_LABEL)).is_some_and(|h| in_use.contains(&h.as_str())))
         .collect();
     if old.len() > limit {
@@ -700,6 +719,6 @@ mod tests {
     fn revision_patch_replaces_the_template_with_sorted_keys() {
         let p = revision_patch(&ds(json!({}))).expect("patch");
         let text = serde_json::to_string(&p).expect("text");
-        assert!(text.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"agent"}},"spec":{"containers":"#), "{text}");
+        assert!(text.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,"labels":{"app":"agent"}},"spec":{"containers":"#), "{text}");
     }
 }
