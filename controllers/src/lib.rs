@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
+pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod recorder;
@@ -81,7 +82,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "resourcequota", "endpoints", "garbage-collector"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "resourcequota", "endpoints", "garbage-collector"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -95,6 +96,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("resourcequota", |c, s| Box::pin(resource_quota::run(c, s))),
     ("deployment", |c, s| Box::pin(deployment::controller::run(c, s))),
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
+    ("job", |c, s| Box::pin(job::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

@@ -1,0 +1,110 @@
+//! The Job controller inside `ironkube up`, on simulated nodes whose pods exit with the
+//! code they ask for: a job of 3 completions (2 at a time) succeeds with upstream's
+//! SuccessCriteriaMet and Complete conditions, every pod counted and released from the
+//! tracking finalizer; an Indexed job completes indexes 0-2; a job whose pods fail is
+//! Failed with BackoffLimitExceeded after backoffLimit+1 failures; deleting a job
+//! removes its pods.
+
+mod support;
+
+use serde_json::Value;
+use support::{Ironkube, eventually};
+
+const KUBECTL: &str = "1.33";
+
+fn manifest(name: &str, exit_code: i32, extra_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  namespace: jobs
+spec:
+{extra_spec}
+  template:
+    metadata:
+      annotations:
+        ironkube.dev/simulated-exit-code: "{exit_code}"
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: work
+        image: busybox:1.36
+        command: [sh, -c, "exit {exit_code}"]
+"#
+    )
+}
+
+fn job(cluster: &Ironkube, name: &str) -> Result<Value, String> {
+    cluster.kubectl_json(KUBECTL, &["get", "job", name, "-n", "jobs"])
+}
+
+fn condition_types(job: &Value) -> Vec<String> {
+    job["status"]["conditions"].as_array().into_iter().flatten().filter(|c| c["status"] == "True").filter_map(|c| c["type"].as_str().map(str::to_string)).collect()
+}
+
+fn pods_of(cluster: &Ironkube, name: &str) -> Result<Vec<Value>, String> {
+    let list = cluster.kubectl_json(KUBECTL, &["get", "pods", "-n", "jobs", "-l", &format!("batch.kubernetes.io/job-name={name}")])?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+fn apply(cluster: &Ironkube, dir: &std::path::Path, name: &str, text: &str) {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("manifest");
+    cluster.kubectl_ok(KUBECTL, &["apply", "-f", path.to_str().expect("path")]);
+}
+
+#[test]
+fn completions_indexes_backoff_limit_and_deletion() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Ironkube::up_with(&tmp.path().join("data"), &["--simulated-nodes", "2"]);
+    cluster.kubectl_ok(KUBECTL, &["create", "namespace", "jobs"]);
+
+    apply(&cluster, tmp.path(), "three", &manifest("three", 0, "  completions: 3\n  parallelism: 2"));
+    cluster.kubectl_ok(KUBECTL, &["wait", "-n", "jobs", "--for=condition=complete", "job/three", "--timeout=120s"]);
+    let done = job(&cluster, "three").expect("job");
+    let s = &done["status"];
+    assert_eq!(s["succeeded"], 3, "{s}");
+    assert_eq!(s["active"].as_i64().unwrap_or(0), 0, "{s}");
+    assert_eq!(s["ready"], 0, "{s}");
+    assert_eq!(s["terminating"], 0, "{s}");
+    assert_eq!(s["uncountedTerminatedPods"], serde_json::json!({}), "{s}");
+    assert!(s["startTime"].is_string() && s["completionTime"].is_string(), "{s}");
+    assert_eq!(condition_types(&done), ["SuccessCriteriaMet", "Complete"], "{s}");
+    let complete = s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Complete")).expect("Complete");
+    assert_eq!(complete["reason"], "CompletionsReached");
+    assert_eq!(complete["message"], "Reached expected number of succeeded pods");
+    let pods = pods_of(&cluster, "three").expect("pods");
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    for p in &pods {
+        assert_eq!(p["status"]["phase"], "Succeeded");
+        assert!(p["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty()), "{p}");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "Job");
+    }
+
+    apply(&cluster, tmp.path(), "indexed", &manifest("indexed", 0, "  completions: 3\n  parallelism: 3\n  completionMode: Indexed"));
+    cluster.kubectl_ok(KUBECTL, &["wait", "-n", "jobs", "--for=condition=complete", "job/indexed", "--timeout=120s"]);
+    let indexed = job(&cluster, "indexed").expect("job");
+    assert_eq!(indexed["status"]["completedIndexes"], "0-2", "{}", indexed["status"]);
+    assert_eq!(indexed["status"]["succeeded"], 3);
+    let mut names: Vec<String> = pods_of(&cluster, "indexed").expect("pods").iter().filter_map(|p| p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"].as_str().map(str::to_string)).collect();
+    names.sort();
+    assert_eq!(names, ["0", "1", "2"]);
+
+    apply(&cluster, tmp.path(), "fails", &manifest("fails", 1, "  backoffLimit: 1"));
+    cluster.kubectl_ok(KUBECTL, &["wait", "-n", "jobs", "--for=condition=failed", "job/fails", "--timeout=120s"]);
+    let failed = job(&cluster, "fails").expect("job");
+    assert_eq!(failed["status"]["failed"], 2, "{}", failed["status"]);
+    assert_eq!(condition_types(&failed), ["FailureTarget", "Failed"], "{}", failed["status"]);
+    let cond = failed["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Failed")).expect("Failed");
+    assert_eq!(cond["reason"], "BackoffLimitExceeded");
+    assert_eq!(cond["message"], "Job has reached the specified backoff limit");
+    assert!(failed["status"]["completionTime"].is_null());
+
+    cluster.kubectl_ok(KUBECTL, &["delete", "job", "three", "-n", "jobs"]);
+    eventually("the deleted job's pods to go", || {
+        let n = pods_of(&cluster, "three")?.len();
+        if n == 0 { Ok(()) } else { Err(format!("{n} pods left")) }
+    });
+}
