@@ -3,6 +3,7 @@
 //! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod daemonset;
 pub mod endpoints;
 pub mod deployment;
@@ -82,7 +83,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "resourcequota", "endpoints", "garbage-collector"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -97,6 +98,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("deployment", |c, s| Box::pin(deployment::controller::run(c, s))),
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
     ("job", |c, s| Box::pin(job::run(c, s))),
+    ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

@@ -108,3 +108,53 @@ fn completions_indexes_backoff_limit_and_deletion() {
         if n == 0 { Ok(()) } else { Err(format!("{n} pods left")) }
     });
 }
+
+#[test]
+fn cron_job_creates_jobs_on_schedule() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cluster = Ironkube::up_with(&tmp.path().join("data"), &["--simulated-nodes", "1"]);
+    cluster.kubectl_ok(KUBECTL, &["create", "namespace", "jobs"]);
+    let text = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+  namespace: jobs
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            ironkube.dev/simulated-exit-code: "0"
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: work
+            image: busybox:1.36
+            command: ["true"]
+"#;
+    apply(&cluster, tmp.path(), "tick", text);
+    // The next whole minute, plus the job's run: at most about 70 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(100);
+    let cj = loop {
+        let cj = cluster.kubectl_json(KUBECTL, &["get", "cronjob", "tick", "-n", "jobs"]).expect("cronjob");
+        if cj["status"]["lastSuccessfulTime"].is_string() {
+            break cj;
+        }
+        assert!(std::time::Instant::now() < deadline, "no successful run: {}", cj["status"]);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    let scheduled: jiff::Timestamp = cj["status"]["lastScheduleTime"].as_str().expect("lastScheduleTime").parse().expect("time");
+    assert_eq!(scheduled.as_second() % 60, 0, "{}", cj["status"]);
+    let name = format!("tick-{}", scheduled.as_second() / 60);
+    let job = cluster.kubectl_json(KUBECTL, &["get", "job", &name, "-n", "jobs"]).expect("the scheduled job");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"], cj["status"]["lastScheduleTime"]);
+    assert_eq!(condition_types(&job).last().map(String::as_str), Some("Complete"));
+    eventually("the finished job to leave status.active", || {
+        let cj = cluster.kubectl_json(KUBECTL, &["get", "cronjob", "tick", "-n", "jobs"])?;
+        if cj["status"]["active"].is_null() { Ok(()) } else { Err(format!("{}", cj["status"])) }
+    });
+}

@@ -55,23 +55,53 @@ const DOW: Bounds = Bounds {
     ],
 };
 
+/// A parsed schedule (robfig/cron's SpecSchedule or ConstantDelaySchedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// One bit per allowed value of each field; bit 63 marks a field written as `*`/`?`.
+    Spec {
+        minute: u64,
+        hour: u64,
+        dom: u64,
+        month: u64,
+        dow: u64,
+        /// A `TZ=`/`CRON_TZ=` prefix.
+        zone: Option<String>,
+    },
+    /// `@every DURATION`, in whole seconds.
+    Every(std::time::Duration),
+}
+
+const STAR: u64 = 1 << 63;
+
 /// Checks a schedule; `Err` carries upstream's message.
 pub fn parse_standard(spec: &str) -> Result<(), String> {
+    parse(spec).map(|_| ())
+}
+
+fn bits(start: u64, end: u64, step: u64) -> u64 {
+    (start..=end).step_by(step.max(1) as usize).fold(0, |acc, v| acc | (1 << v))
+}
+
+/// Parses a schedule as upstream's cron parser (standard fields and descriptors).
+pub fn parse(spec: &str) -> Result<Schedule, String> {
     if spec.is_empty() {
         return Err("empty spec string".to_string());
     }
     let mut spec = spec;
+    let mut zone = None;
     if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
         let eq = spec.find('=').unwrap_or(0);
         let end = spec.find(' ').unwrap_or(spec.len());
-        let zone = &spec[eq + 1..end];
-        if let Err(e) = load_location(zone) {
-            return Err(format!("provided bad location {zone}: {e}"));
+        let name = &spec[eq + 1..end];
+        if let Err(e) = load_location(name) {
+            return Err(format!("provided bad location {name}: {e}"));
         }
+        zone = Some(name.to_string());
         spec = spec[end..].trim();
     }
     if spec.starts_with('@') {
-        return parse_descriptor(spec);
+        return parse_descriptor(spec, zone);
     }
     let fields: Vec<&str> = spec.split_whitespace().collect();
     if fields.len() != 5 {
@@ -81,33 +111,135 @@ pub fn parse_standard(spec: &str) -> Result<(), String> {
             fields.join(" ")
         ));
     }
-    for (field, bounds) in fields.iter().zip([&MINUTES, &HOURS, &DOM, &MONTHS, &DOW]) {
+    let mut field_bits = [0u64; 5];
+    for ((field, bounds), out) in fields.iter().zip([&MINUTES, &HOURS, &DOM, &MONTHS, &DOW]).zip(field_bits.iter_mut()) {
         for expr in field.split(',').filter(|e| !e.is_empty()) {
-            check_range(expr, bounds)?;
+            *out |= check_range(expr, bounds)?;
         }
     }
-    Ok(())
+    let [minute, hour, dom, month, dow] = field_bits;
+    Ok(Schedule::Spec { minute, hour, dom, month, dow, zone })
 }
 
-fn parse_descriptor(spec: &str) -> Result<(), String> {
+fn parse_descriptor(spec: &str, zone: Option<String>) -> Result<Schedule, String> {
+    let every = |minute, hour, dom, month, dow| Schedule::Spec { minute, hour, dom, month, dow, zone: zone.clone() };
+    let all = |r: &Bounds| bits(r.min, r.max, 1) | STAR;
     match spec {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
-            Ok(())
-        }
+        "@yearly" | "@annually" => Ok(every(1, 1, 1 << 1, 1 << 1, all(&DOW))),
+        "@monthly" => Ok(every(1, 1, 1 << 1, all(&MONTHS), all(&DOW))),
+        "@weekly" => Ok(every(1, 1, all(&DOM), all(&MONTHS), 1)),
+        "@daily" | "@midnight" => Ok(every(1, 1, all(&DOM), all(&MONTHS), all(&DOW))),
+        "@hourly" => Ok(every(1, all(&HOURS), all(&DOM), all(&MONTHS), all(&DOW))),
         _ => match spec.strip_prefix("@every ") {
             Some(d) => {
-                parse_duration(d).map_err(|e| format!("failed to parse duration {spec}: {e}"))
+                parse_duration(d).map_err(|e| format!("failed to parse duration {spec}: {e}"))?;
+                let span: jiff::Span = d.parse().map_err(|e| format!("failed to parse duration {spec}: {e}"))?;
+                let secs = jiff::SignedDuration::try_from(span).map(|d| d.as_secs()).unwrap_or(0);
+                // Like robfig/cron: at least a second, whole seconds.
+                Ok(Schedule::Every(std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1))))
             }
             None => Err(format!("unrecognized descriptor: {spec}")),
         },
     }
 }
 
-fn check_range(expr: &str, r: &Bounds) -> Result<(), String> {
+impl Schedule {
+    /// The first activation strictly after `after` (robfig/cron's `Next`), in `zone` unless
+    /// the schedule names its own; None if nothing matches within five years.
+    pub fn next(&self, after: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
+        use jiff::ToSpan;
+        use jiff::civil::DateTime;
+        let (minute, hour, dom, month, dow, own) = match self {
+            Schedule::Every(d) => {
+                let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                let base = jiff::Timestamp::from_second(after.as_second()).ok()?;
+                return base.checked_add(jiff::SignedDuration::from_secs(secs)).ok();
+            }
+            Schedule::Spec { minute, hour, dom, month, dow, zone } => (*minute, *hour, *dom, *month, *dow, zone),
+        };
+        let tz = match own.as_deref() {
+            Some(name) => jiff::tz::TimeZone::get(name).unwrap_or_else(|_| zone.clone()),
+            None => zone.clone(),
+        };
+        let has = |b: u64, v: i8| b & (1u64 << u32::try_from(v).unwrap_or(0)) != 0;
+        let day_matches = |t: &DateTime| {
+            let dom_ok = has(dom, t.day());
+            let dow_ok = has(dow, t.weekday().to_sunday_zero_offset());
+            if dom & STAR != 0 || dow & STAR != 0 { dom_ok && dow_ok } else { dom_ok || dow_ok }
+        };
+        let z = after.to_zoned(tz.clone());
+        let start = z.datetime();
+        let mut t = DateTime::new(start.year(), start.month(), start.day(), start.hour(), start.minute(), start.second(), 0).ok()?.checked_add(1.second()).ok()?;
+        let year_limit = t.year() + 5;
+        let mut added = false;
+        'wrap: loop {
+            if t.year() > year_limit {
+                return None;
+            }
+            while !has(month, t.month()) {
+                if !added {
+                    added = true;
+                    t = DateTime::new(t.year(), t.month(), 1, 0, 0, 0, 0).ok()?;
+                }
+                t = t.checked_add(1.month()).ok()?;
+                if t.month() == 1 {
+                    continue 'wrap;
+                }
+            }
+            while !day_matches(&t) {
+                if !added {
+                    added = true;
+                    t = DateTime::new(t.year(), t.month(), t.day(), 0, 0, 0, 0).ok()?;
+                }
+                t = t.checked_add(1.day()).ok()?;
+                if t.day() == 1 {
+                    continue 'wrap;
+                }
+            }
+            while !has(hour, t.hour()) {
+                if !added {
+                    added = true;
+                    t = DateTime::new(t.year(), t.month(), t.day(), t.hour(), 0, 0, 0).ok()?;
+                }
+                t = t.checked_add(1.hour()).ok()?;
+                if t.hour() == 0 {
+                    continue 'wrap;
+                }
+            }
+            while !has(minute, t.minute()) {
+                if !added {
+                    added = true;
+                    t = DateTime::new(t.year(), t.month(), t.day(), t.hour(), t.minute(), 0, 0).ok()?;
+                }
+                t = t.checked_add(1.minute()).ok()?;
+                if t.minute() == 0 {
+                    continue 'wrap;
+                }
+            }
+            // Standard schedules fire at second 0.
+            while t.second() != 0 {
+                if !added {
+                    added = true;
+                }
+                t = t.checked_add(1.second()).ok()?;
+                if t.second() == 0 {
+                    continue 'wrap;
+                }
+            }
+            break;
+        }
+        t.to_zoned(tz).ok().map(|z| z.timestamp())
+    }
+}
+
+/// One comma-separated part of a field, as a bit set (robfig/cron's getRange).
+fn check_range(expr: &str, r: &Bounds) -> Result<u64, String> {
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_and_high.len() == 1;
+    let mut extra = 0;
     let (start, mut end) = if low_and_high[0] == "*" || low_and_high[0] == "?" {
+        extra = STAR;
         (r.min, r.max)
     } else {
         let start = parse_int_or_name(low_and_high[0], r)?;
@@ -123,6 +255,9 @@ fn check_range(expr: &str, r: &Bounds) -> Result<(), String> {
             let step = must_parse_int(range_and_step[1])?;
             if single {
                 end = r.max;
+            }
+            if step > 1 {
+                extra = 0;
             }
             step
         }
@@ -148,7 +283,7 @@ fn check_range(expr: &str, r: &Bounds) -> Result<(), String> {
     if step == 0 {
         return Err(format!("step of range should be a positive number: {expr}"));
     }
-    Ok(())
+    Ok(bits(start, end, step) | extra)
 }
 
 fn parse_int_or_name(expr: &str, r: &Bounds) -> Result<u64, String> {
@@ -228,6 +363,26 @@ pub fn load_location(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_activations() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let at = |s: &str| -> jiff::Timestamp { s.parse().expect("time") };
+        let next = |spec: &str, after: &str| parse(spec).expect("schedule").next(at(after), &utc).map(|t| t.to_string());
+        assert_eq!(next("* * * * *", "2025-03-01T10:15:30Z").as_deref(), Some("2025-03-01T10:16:00Z"));
+        assert_eq!(next("*/5 * * * *", "2025-03-01T10:15:00Z").as_deref(), Some("2025-03-01T10:20:00Z"));
+        assert_eq!(next("0 0 * * *", "2025-12-31T23:59:59Z").as_deref(), Some("2026-01-01T00:00:00Z"));
+        // Day of month and day of week both restricted: either matches (2025-03-03 is a Monday).
+        assert_eq!(next("0 9 15 * mon", "2025-03-01T00:00:00Z").as_deref(), Some("2025-03-03T09:00:00Z"));
+        // One of them `*`: both must match.
+        assert_eq!(next("0 9 * * mon", "2025-03-04T00:00:00Z").as_deref(), Some("2025-03-10T09:00:00Z"));
+        assert_eq!(next("@monthly", "2025-03-01T00:00:00Z").as_deref(), Some("2025-04-01T00:00:00Z"));
+        assert_eq!(next("0 0 30 2 *", "2025-01-01T00:00:00Z"), None);
+        let berlin = "TZ=Europe/Berlin 0 12 * * *";
+        if jiff::tz::TimeZone::get("Europe/Berlin").is_ok() {
+            assert_eq!(next(berlin, "2025-07-01T00:00:00Z").as_deref(), Some("2025-07-01T10:00:00Z"));
+        }
+    }
 
     #[test]
     fn schedules() {
