@@ -33,19 +33,7 @@ pub const SCHEDULED_TIMESTAMP: &str = "batch.kubernetes.io/cronjob-scheduled-tim
 /// Upstream gives up listing missed start times past this many.
 const MAX_MISSED: usize = 100;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-    #[error("the job cache stopped: {0}")]
-    Cache(String),
-}
-
-impl informer::Conflict for Error {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api(e) if informer::is_conflict(e))
-    }
-}
+pub type Error = informer::ReconcileError;
 
 struct Ctx {
     client: kube::Client,

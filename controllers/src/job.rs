@@ -49,19 +49,7 @@ const MAX_CREATE_DELETE: usize = 500;
 const BACKOFF_BASE: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(360);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-    #[error("the pod cache stopped: {0}")]
-    Cache(String),
-}
-
-impl informer::Conflict for Error {
-    fn is_conflict(&self) -> bool {
-        matches!(self, Error::Api(e) if informer::is_conflict(e))
-    }
-}
+pub type Error = informer::ReconcileError;
 
 struct Ctx {
     client: kube::Client,
