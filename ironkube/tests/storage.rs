@@ -438,10 +438,33 @@ fn snapshot(cluster: &Ironkube, version: &str) -> BTreeMap<String, Value> {
                 item["metadata"]["namespace"].as_str().unwrap_or(""),
                 item["metadata"]["name"].as_str().unwrap_or("")
             );
-            (key, item.clone())
+            (key, settled_part(item))
         })
         .filter(|(key, _)| !is_heartbeat(key))
         .collect()
+}
+
+fn is_event(key: &str) -> bool {
+    key.starts_with("v1 Event ") || key.starts_with("events.k8s.io/v1 Event ")
+}
+
+/// An object as the restart must keep it. Events are still being appended to by the
+/// running recorders (a repeat turns an event into a series and bumps its count), so
+/// those fields, and the resourceVersion they move, are left out of the comparison.
+fn settled_part(item: &Value) -> Value {
+    let mut item = item.clone();
+    if item["kind"] == "Event" {
+        if let Some(m) = item.as_object_mut() {
+            for f in ["series", "count", "lastTimestamp", "deprecatedCount", "deprecatedLastTimestamp"] {
+                m.remove(f);
+            }
+        }
+        if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+    }
+    item
 }
 
 /// What differs between two snapshots: (key, how) for each object.
@@ -460,7 +483,8 @@ fn differences(
             Some(_) => {}
         }
     }
-    for key in after.keys().filter(|k| !before.contains_key(*k)) {
+    // Components that start again record new events: those are not a storage matter.
+    for key in after.keys().filter(|k| !before.contains_key(*k) && !is_event(k)) {
         out.push((key.clone(), "new".to_string()));
     }
     out
