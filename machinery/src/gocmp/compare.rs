@@ -84,10 +84,8 @@ pub fn compare<'a>(ty: usize, x: Option<&'a GoValue>, y: Option<&'a GoValue>) ->
     if t.equal_method {
         let eq = match (vx, vy) {
             (GoValue::Quantity(a), GoValue::Quantity(b)) => {
-                a.amount
-                    .unwrap_or_default_zero()
-                    .cmp(&b.amount.unwrap_or_default_zero())
-                    .is_eq()
+                let zero = crate::validation::quantity::Quantity::ZERO;
+                a.amount.unwrap_or(zero).cmp(&b.amount.unwrap_or(zero)).is_eq()
             }
             _ => vx == vy,
         };
@@ -157,16 +155,6 @@ pub fn compare<'a>(ty: usize, x: Option<&'a GoValue>, y: Option<&'a GoValue>) ->
         _ => node.report(vx == vy, false),
     }
     node
-}
-
-trait ZeroDefault {
-    fn unwrap_or_default_zero(self) -> crate::validation::quantity::Quantity;
-}
-
-impl ZeroDefault for Option<crate::validation::quantity::Quantity> {
-    fn unwrap_or_default_zero(self) -> crate::validation::quantity::Quantity {
-        self.unwrap_or(crate::validation::quantity::Quantity::ZERO)
-    }
 }
 
 /// One step of an edit script turning the x list into the y list.
