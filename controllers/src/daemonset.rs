@@ -182,6 +182,15 @@ pub fn should_run(ds: &DaemonSet, node: &Node) -> (bool, bool) {
     (false, evicts.is_none())
 }
 
+/// One node and what [`should_run`] says of it, worked out once per sync.
+struct Eligibility<'a> {
+    name: &'a str,
+    /// A new daemon pod belongs there.
+    run: bool,
+    /// A running daemon pod may stay.
+    keep: bool,
+}
+
 /// Upstream's `GetTargetNodeName`: the node a daemon pod is for.
 pub fn target_node(pod: &Pod) -> Option<String> {
     let spec = pod.spec.as_ref()?;
@@ -328,13 +337,12 @@ async fn bump_collision_count(ctx: &Ctx, ds: &DaemonSet) -> Result<(), Error> {
 
 /// Upstream's `podsShouldBeOnNode` (without surge): the nodes that need a pod and the pods
 /// to delete.
-fn plan(ds: &DaemonSet, nodes: &[Arc<Node>], by_node: &HashMap<String, Vec<Arc<Pod>>>) -> (Vec<String>, Vec<Arc<Pod>>, Vec<String>) {
+fn plan(nodes: &[Eligibility], by_node: &HashMap<String, Vec<Arc<Pod>>>) -> (Vec<String>, Vec<Arc<Pod>>, Vec<String>) {
     let mut create = Vec::new();
     let mut delete = Vec::new();
     let mut events = Vec::new();
-    for node in nodes {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let (run, keep) = should_run(ds, node);
+    for &Eligibility { name, run, keep } in nodes {
+        let name = name.to_string();
         let pods = by_node.get(&name);
         match pods {
             None if run => create.push(name.clone()),
@@ -371,8 +379,8 @@ fn is_updated(ds: &DaemonSet, pod: &Pod, hash: &str) -> bool {
 }
 
 /// Upstream's `rollingUpdate` without surge: old pods to delete within maxUnavailable.
-fn rolling_update(ds: &DaemonSet, nodes: &[Arc<Node>], by_node: &HashMap<String, Vec<Arc<Pod>>>, hash: &str, now: Timestamp) -> Vec<Arc<Pod>> {
-    let desired = nodes.iter().filter(|n| should_run(ds, n).0).count() as i32;
+fn rolling_update(ds: &DaemonSet, nodes: &[Eligibility], by_node: &HashMap<String, Vec<Arc<Pod>>>, hash: &str, now: Timestamp) -> Vec<Arc<Pod>> {
+    let desired = nodes.iter().filter(|n| n.run).count() as i32;
     let ru = ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref()).and_then(|s| s.rolling_update.as_ref());
     let mut max_unavailable = scaled(ru.and_then(|r| r.max_unavailable.as_ref()), desired, true);
     if max_unavailable == 0 {
@@ -475,12 +483,10 @@ async fn delete_pods(ctx: &Ctx, ds: &DaemonSet, doomed: Vec<Arc<Pod>>) -> Result
 }
 
 /// Upstream's `updateDaemonSetStatus` counts.
-fn calculate_status(ds: &DaemonSet, nodes: &[Arc<Node>], by_node: &HashMap<String, Vec<Arc<Pod>>>, hash: &str, now: Timestamp) -> DaemonSetStatus {
+fn calculate_status(ds: &DaemonSet, nodes: &[Eligibility], by_node: &HashMap<String, Vec<Arc<Pod>>>, hash: &str, now: Timestamp) -> DaemonSetStatus {
     let (mut desired, mut scheduled, mut misscheduled, mut ready, mut updated, mut available) = (0, 0, 0, 0, 0, 0);
     let min_ready = min_ready_seconds(ds);
-    for node in nodes {
-        let name = node.metadata.name.as_deref().unwrap_or("");
-        let (run, _) = should_run(ds, node);
+    for &Eligibility { name, run, .. } in nodes {
         let pods = by_node.get(name).filter(|p| !p.is_empty());
         if run {
             desired += 1;
@@ -568,11 +574,18 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             by_node.entry(node).or_default().push(pod.clone());
         }
     }
-    let nodes = ctx.nodes.state();
+    let node_list = ctx.nodes.state();
+    let nodes: Vec<Eligibility> = node_list
+        .iter()
+        .map(|n| {
+            let (run, keep) = should_run(&ds, n);
+            Eligibility { name: n.metadata.name.as_deref().unwrap_or(""), run, keep }
+        })
+        .collect();
     let hash = sync_history(&ctx, &ds, &owned).await?;
     let now = Timestamp::now();
     if ctx.expectations.satisfied(&ds_key) {
-        let (create, mut delete, failures) = plan(&ds, &nodes, &by_node);
+        let (create, mut delete, failures) = plan(&nodes, &by_node);
         for msg in failures {
             ctx.recorder.warning(&*ds, "FailedDaemonPod", msg);
         }
