@@ -2,7 +2,11 @@
 //! `controller: true`), and upstream's claim rules for adopting matching orphans and
 //! releasing owned objects that stopped matching.
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::{Value, json};
 
 /// The controllerRef of an object, if it has one.
@@ -13,6 +17,20 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
 /// Whether `meta` is controlled by the object with `uid`.
 pub fn is_controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
     controller_of(meta).is_some_and(|r| r.uid == uid)
+}
+
+/// The controller of `dependent` if it is a `kind` that `store` holds under the same UID
+/// (a controllerRef to a deleted and re-created namesake resolves to nothing).
+pub fn resolve<K>(store: &Store<K>, kind: &str, dependent: &ObjectMeta) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let r = controller_of(dependent)?;
+    if r.kind != kind {
+        return None;
+    }
+    let owner = store.get(&ObjectRef::new(&r.name).within(dependent.namespace.as_deref().unwrap_or("")))?;
+    (owner.meta().uid.as_deref() == Some(r.uid.as_str())).then_some(owner)
 }
 
 /// A controllerRef to `owner` (`controller` and `blockOwnerDeletion` set, as controllers

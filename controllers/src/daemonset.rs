@@ -33,7 +33,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::controller_ref;
 use crate::deployment::template_hash;
 use crate::deployment::util::scaled;
-use crate::expectations::Expectations;
+use crate::expectations::{self, Expectations};
 use crate::informer::{self, Change};
 use crate::recorder::Recorder;
 use crate::replicaset::{is_available, is_ready, key, slow_start_batch};
@@ -615,26 +615,8 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
 
 /// Which DaemonSet a pod change concerns (its controller), lowering expectations.
 fn pod_trigger(change: Change<Pod>, store: &Store<DaemonSet>, exp: &Expectations) -> Option<ObjectRef<DaemonSet>> {
-    let (pod, gone) = match &change {
-        Change::Added(p) => (p.clone(), p.metadata.deletion_timestamp.is_some()),
-        Change::Updated { new, .. } => (new.clone(), new.metadata.deletion_timestamp.is_some()),
-        Change::Deleted(p) => (p.clone(), true),
-    };
-    let owner = controller_ref::controller_of(&pod.metadata)?;
-    if owner.kind != "DaemonSet" {
-        return None;
-    }
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let ds = store.get(&ObjectRef::new(&owner.name).within(ns))?;
-    if ds.metadata.uid.as_deref() != Some(owner.uid.as_str()) {
-        return None;
-    }
-    let ds_key = key(&ds.metadata);
-    match (&change, gone) {
-        (_, true) => exp.deletion_observed(&ds_key, &key(&pod.metadata)),
-        (Change::Added(_), false) => exp.creation_observed(&ds_key),
-        _ => {}
-    }
+    let ds = controller_ref::resolve(store, "DaemonSet", &change.object().metadata)?;
+    exp.observe(&key(&ds.metadata), &change);
     Some(ObjectRef::from_obj(&*ds))
 }
 
@@ -643,18 +625,7 @@ pub async fn run(client: kube::Client, stop: CancellationToken) {
     let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
     let (nodes, node_changes) = informer::informer(Api::<Node>::all(client.clone()), watcher::Config::default(), "nodes");
     let expectations = Arc::new(Expectations::default());
-    let ds_triggers = {
-        let exp = expectations.clone();
-        ds_changes.filter_map(move |change| {
-            futures::future::ready(match change {
-                Change::Deleted(ds) => {
-                    exp.forget(&key(&ds.metadata));
-                    None
-                }
-                other => Some(ObjectRef::from_obj(&**other.object())),
-            })
-        })
-    };
+    let ds_triggers = expectations::owner_triggers(ds_changes, expectations.clone());
     let pod_triggers = {
         let (exp, store) = (expectations.clone(), daemon_sets.clone());
         pod_changes.filter_map(move |change| futures::future::ready(pod_trigger(change, &store, &exp)))

@@ -4,8 +4,17 @@
 //! delete twice. Expectations that are not met within [`TIMEOUT`] are given up.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
+use kube::runtime::reflector::ObjectRef;
+
+use crate::informer::Change;
+use crate::replicaset::key as object_key;
 
 /// How long unmet expectations hold a controller back.
 pub const TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -71,10 +80,44 @@ impl Expectations {
         self.lock().remove(key);
     }
 
+    /// A change of a pod the controller `key` owns, as its expectations count it: a new pod
+    /// is a creation seen, a pod being deleted or gone a deletion seen.
+    pub fn observe(&self, key: &str, change: &Change<Pod>) {
+        let (pod, gone) = match change {
+            Change::Added(p) => (p, p.metadata.deletion_timestamp.is_some()),
+            Change::Updated { new, .. } => (new, new.metadata.deletion_timestamp.is_some()),
+            Change::Deleted(p) => (p, true),
+        };
+        if gone {
+            self.deletion_observed(key, &object_key(&pod.metadata));
+        } else if matches!(change, Change::Added(_)) {
+            self.creation_observed(key);
+        }
+    }
+
     /// What is still expected: (creations, deletions).
     pub fn pending(&self, key: &str) -> (i64, usize) {
         self.lock().get(key).map(|e| (e.adds, e.deletes.len())).unwrap_or((0, 0))
     }
+}
+
+/// Reconcile triggers from the changes of a controller's own kind; a deleted controller's
+/// expectations are dropped (it has nothing to reconcile).
+pub fn owner_triggers<K>(changes: BoxStream<'static, Change<K>>, exp: Arc<Expectations>) -> BoxStream<'static, ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    changes
+        .filter_map(move |change| {
+            futures::future::ready(match change {
+                Change::Deleted(owner) => {
+                    exp.forget(&object_key(owner.meta()));
+                    None
+                }
+                other => Some(ObjectRef::from_obj(&**other.object())),
+            })
+        })
+        .boxed()
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use crate::controller_ref;
-use crate::expectations::Expectations;
+use crate::expectations::{self, Expectations};
 use crate::informer::{self, Change};
 use crate::recorder::Recorder;
 use crate::replicaset::{is_ready, key, slow_start_batch};
@@ -647,29 +647,17 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
 /// The job a pod change concerns, lowering expectations on the way; orphaned pods still
 /// holding the tracking finalizer are released.
 fn pod_trigger(change: Change<Pod>, store: &Store<Job>, exp: &Expectations, orphans: &tokio::sync::mpsc::UnboundedSender<Arc<Pod>>) -> Option<ObjectRef<Job>> {
-    let (pod, gone) = match &change {
-        Change::Added(p) => (p.clone(), p.metadata.deletion_timestamp.is_some()),
-        Change::Updated { new, .. } => (new.clone(), new.metadata.deletion_timestamp.is_some()),
-        Change::Deleted(p) => (p.clone(), true),
-    };
-    let owner = controller_ref::controller_of(&pod.metadata)?;
-    if owner.kind != "Job" {
+    let pod = change.object();
+    if controller_ref::controller_of(&pod.metadata)?.kind != "Job" {
         return None;
     }
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let job = store.get(&ObjectRef::new(&owner.name).within(ns)).filter(|j| j.metadata.uid.as_deref() == Some(owner.uid.as_str()));
-    let Some(job) = job else {
-        if has_finalizer(&pod) && !matches!(change, Change::Deleted(_)) {
-            let _ = orphans.send(pod);
+    let Some(job) = controller_ref::resolve(store, "Job", &pod.metadata) else {
+        if has_finalizer(pod) && !matches!(change, Change::Deleted(_)) {
+            let _ = orphans.send(pod.clone());
         }
         return None;
     };
-    let job_key = key(&job.metadata);
-    match (&change, gone) {
-        (_, true) => exp.deletion_observed(&job_key, &key(&pod.metadata)),
-        (Change::Added(_), false) => exp.creation_observed(&job_key),
-        _ => {}
-    }
+    exp.observe(&key(&job.metadata), &change);
     Some(ObjectRef::from_obj(&*job))
 }
 
@@ -697,18 +685,7 @@ pub async fn run(client: kube::Client, stop: CancellationToken) {
             }
         });
     }
-    let job_triggers = {
-        let exp = expectations.clone();
-        job_changes.filter_map(move |change| {
-            futures::future::ready(match change {
-                Change::Deleted(job) => {
-                    exp.forget(&key(&job.metadata));
-                    None
-                }
-                other => Some(ObjectRef::from_obj(&**other.object())),
-            })
-        })
-    };
+    let job_triggers = expectations::owner_triggers(job_changes, expectations.clone());
     let pod_triggers = {
         let (exp, store) = (expectations.clone(), jobs.clone());
         pod_changes.filter_map(move |change| futures::future::ready(pod_trigger(change, &store, &exp, &orphan_tx)))

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use crate::controller_ref::{self, Claim};
-use crate::expectations::Expectations;
+use crate::expectations::{self, Expectations};
 use crate::informer::{self, Change};
 use crate::recorder::Recorder;
 
@@ -122,13 +122,8 @@ fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
 }
 
 /// The ReplicaSet a controllerRef names, if it is in the store with that UID.
-fn resolve(store: &Store<ReplicaSet>, namespace: &str, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
-    let r = controller_ref::controller_of(meta)?;
-    if r.kind != "ReplicaSet" {
-        return None;
-    }
-    let rs = store.get(&ObjectRef::new(&r.name).within(namespace))?;
-    (rs.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(rs)
+fn resolve(store: &Store<ReplicaSet>, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
+    controller_ref::resolve(store, "ReplicaSet", meta)
 }
 
 /// The ReplicaSets whose selector matches an orphan pod.
@@ -146,8 +141,7 @@ fn matching(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> 
 
 /// Records a pod deletion against its owner's expectations; returns the owner to sync.
 fn pod_gone(store: &Store<ReplicaSet>, exp: &Expectations, pod: &Pod) -> Option<ObjectRef<ReplicaSet>> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let rs = resolve(store, ns, &pod.metadata)?;
+    let rs = resolve(store, &pod.metadata)?;
     exp.deletion_observed(&key(&rs.metadata), &key(&pod.metadata));
     Some(ObjectRef::from_obj(&*rs))
 }
@@ -161,8 +155,7 @@ fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectatio
                 return pod_gone(store, exp, &pod).into_iter().collect();
             }
             if controller_ref::controller_of(&pod.metadata).is_some() {
-                let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-                return match resolve(store, ns, &pod.metadata) {
+                return match resolve(store, &pod.metadata) {
                     Some(rs) => {
                         exp.creation_observed(&key(&rs.metadata));
                         vec![ObjectRef::from_obj(&*rs)]
@@ -187,12 +180,11 @@ fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectatio
             }
             let (old_ref, new_ref) = (controller_ref::controller_of(&old.metadata), controller_ref::controller_of(&new.metadata));
             let ref_changed = old_ref != new_ref;
-            let ns = new.metadata.namespace.as_deref().unwrap_or("");
             if ref_changed && old_ref.is_some() {
-                out.extend(resolve(store, ns, &old.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
+                out.extend(resolve(store, &old.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
             }
             if new_ref.is_some() {
-                out.extend(resolve(store, ns, &new.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
+                out.extend(resolve(store, &new.metadata).map(|rs| ObjectRef::from_obj(&*rs)));
                 return out;
             }
             if labels_changed || ref_changed {
@@ -528,19 +520,7 @@ pub async fn run(client: kube::Client, stop: CancellationToken) {
     let (replica_sets, rs_changes) = informer::informer(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default(), "replicasets");
     let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
     let expectations = Arc::new(Expectations::default());
-    let rs_triggers = {
-        let exp = expectations.clone();
-        rs_changes.filter_map(move |change| {
-            let out = match change {
-                Change::Deleted(rs) => {
-                    exp.forget(&key(&rs.metadata));
-                    None
-                }
-                other => Some(ObjectRef::from_obj(&**other.object())),
-            };
-            futures::future::ready(out)
-        })
-    };
+    let rs_triggers = expectations::owner_triggers(rs_changes, expectations.clone());
     let pod_triggers = {
         let (exp, store) = (expectations.clone(), replica_sets.clone());
         pod_changes.flat_map(move |change| futures::stream::iter(pod_triggers(change, &store, &exp)))
