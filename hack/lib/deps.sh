@@ -61,6 +61,19 @@ deps::build_and_run() {
   fi
 }
 
+# deps::node: what running pods in real containers needs: Debian's containerd (with its CRI
+# plugin), runc and the CNI plugins (/usr/lib/cni), and the node's images (the sandbox image
+# registry.k8s.io/pause:3.10 and docker.io/library/busybox:1.36) built as OCI archives by
+# hack/images/build.sh, since no registry can be reached.
+deps::node() {
+  deps::ensure containerd:containerd runc:runc gcc:gcc python3:python3
+  if [ ! -x /usr/lib/cni/bridge ]; then
+    deps::apt_install containernetworking-plugins
+  fi
+  log "building the node images (pause, busybox:1.36)"
+  "$(dirname "${BASH_SOURCE[0]}")/../images/build.sh" pause busybox-1.36
+}
+
 # deps::kubectl VERSION...: the stock kubectl binaries the integration tests drive. They are
 # not in Debian's archive; the project's machines come with them.
 deps::kubectl() {
