@@ -1,7 +1,9 @@
 //! ironkube's kubelet: the node agent that runs pods through the Container Runtime
 //! Interface. So far: the CRI layer ([`cri`]) — our [`cri::Runtime`] trait, its tonic client
 //! over containerd's socket, and the node's private containerd set-up — and the translation
-//! of Pods into CRI configs ([`kuberuntime`]).
+//! of Pods into CRI configs ([`kuberuntime`]) and the pod phase and conditions the kubelet
+//! reports ([`status`]).
 
 pub mod cri;
 pub mod kuberuntime;
+pub mod status;
