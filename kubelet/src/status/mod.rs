@@ -3,6 +3,8 @@
 //! and messages (kubelet `getPhase` and the status package's condition generators, v1.33;
 //! observedGeneration is behind an alpha gate there and left out here).
 
+pub mod containers;
+
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodSpec};
 
 pub const UNKNOWN_CONTAINER_STATUSES: &str = "UnknownContainerStatuses";
