@@ -2,8 +2,9 @@
 //! Interface. So far: the CRI layer ([`cri`]) — our [`cri::Runtime`] trait, its tonic client
 //! over containerd's socket, and the node's private containerd set-up — and the translation
 //! of Pods into CRI configs ([`kuberuntime`]) and the pod phase and conditions the kubelet
-//! reports ([`status`]).
+//! reports ([`status`]); its Node's registration, status and Lease ([`node`]).
 
 pub mod cri;
 pub mod kuberuntime;
+pub mod node;
 pub mod status;

@@ -9,6 +9,7 @@ pub mod fieldmanager;
 pub mod gocmp;
 pub mod meta;
 pub mod net;
+pub mod node_status;
 pub mod patch;
 pub mod proto;
 pub mod quota;

@@ -19,9 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
@@ -111,52 +110,19 @@ struct Ctx {
     pods: Store<Pod>,
 }
 
-/// Creates the node (or takes the existing one) and reports its status; returns its UID.
+/// Registers a simulated node through the kubelet's own registration; returns its UID.
 async fn register(client: &kube::Client, sim: &SimNode, capacity: &Capacity) -> Result<String, kube::Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let wanted: Node = serde_json::from_value(node::registration(sim)).map_err(kube::Error::SerdeError)?;
-    let created = match nodes.create(&PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, &wanted).await {
-        Ok(n) => n,
-        Err(kube::Error::Api(e)) if e.code == 409 => nodes.get(&sim.name).await?,
-        Err(e) => return Err(e),
-    };
-    let previous = created.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
-    let status = node::status(sim, capacity, jiff::Timestamp::now(), previous.as_ref());
-    nodes.patch_status(&sim.name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
-    Ok(created.metadata.uid.unwrap_or_default())
+    ironkube_kubelet::node::register(client, &node::facts(sim, capacity), MANAGER).await
 }
 
 /// Re-reports one node's status (the heartbeat), keeping condition transition times.
 async fn report_status(client: &kube::Client, sim: &SimNode, capacity: &Capacity) -> Result<(), kube::Error> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let Some(current) = nodes.get_opt(&sim.name).await? else {
-        warn!(node = %sim.name, "node is gone; registering it again");
-        register(client, sim, capacity).await?;
-        return Ok(());
-    };
-    let previous = current.status.as_ref().and_then(|s| serde_json::to_value(s).ok());
-    let status = node::status(sim, capacity, jiff::Timestamp::now(), previous.as_ref());
-    nodes.patch_status(&sim.name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
-    Ok(())
+    ironkube_kubelet::node::report_status(client, &node::facts(sim, capacity), MANAGER).await
 }
 
 /// Renews (or creates) one node's Lease.
 async fn renew_lease(client: &kube::Client, sim: &SimNode, uid: &str, duration: i32) -> Result<(), kube::Error> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), node::LEASE_NAMESPACE);
-    let now = jiff::Timestamp::now();
-    let patch = json!({"spec": {"holderIdentity": sim.name, "leaseDurationSeconds": duration, "renewTime": node::micro_time(now)}});
-    match leases.patch(&sim.name, &PatchParams::default(), &Patch::Merge(patch)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => {
-            let lease: Lease = serde_json::from_value(node::lease(sim, uid, duration, now)).map_err(kube::Error::SerdeError)?;
-            match leases.create(&PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, &lease).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-                Err(e) => Err(e),
-            }
-        }
-        Err(e) => Err(e),
-    }
+    ironkube_kubelet::node::renew_lease(client, &sim.name, uid, duration, MANAGER).await
 }
 
 /// Where `pod` runs on `sim`, allocating its IP.

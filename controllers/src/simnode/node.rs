@@ -1,19 +1,16 @@
-//! What a kubelet writes about its node: the Node itself (labels, pod CIDR), its status
-//! (capacity, addresses, nodeInfo, the four conditions with the kubelet's reasons and
-//! messages) and its heartbeat Lease in `kube-node-lease`.
+//! A simulated node: its name, place in the address plan and made-up machine facts, reported
+//! through what every kubelet writes (ironkube_machinery::node_status).
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use ironkube_machinery::node_status::{self, NodeFacts, NodeInfo};
+use serde_json::Value;
 
 use super::addresses;
 
-/// The kubelet version simulated nodes report (the API server's version).
-pub const KUBELET_VERSION: &str = "v1.33.13";
+pub use ironkube_machinery::node_status::KUBELET_VERSION;
 /// The container runtime simulated nodes claim to run.
 pub const CONTAINER_RUNTIME_VERSION: &str = "containerd://1.7.27";
-/// The namespace of node heartbeat Leases.
-pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 /// The label every simulated node carries (`type=simulated`).
 pub const SIMULATED_LABEL: (&str, &str) = ("type", "simulated");
 
@@ -58,126 +55,58 @@ impl SimNode {
     }
 }
 
-/// RFC 3339 with seconds, as `metav1.Time` serializes.
-pub fn time(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+pub use ironkube_machinery::node_status::{LEASE_NAMESPACE, micro_time, time};
+
+/// What a simulated node reports about itself.
+pub fn facts(node: &SimNode, capacity: &Capacity) -> NodeFacts {
+    let resources = BTreeMap::from(
+        [
+            ("cpu", capacity.cpu.as_str()),
+            ("ephemeral-storage", capacity.ephemeral_storage.as_str()),
+            ("hugepages-1Gi", "0"),
+            ("hugepages-2Mi", "0"),
+            ("memory", capacity.memory.as_str()),
+            ("pods", capacity.pods.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    NodeFacts {
+        name: node.name.clone(),
+        internal_ip: node.ip(),
+        pod_cidr: Some(addresses::pod_cidr(node.index)),
+        extra_labels: BTreeMap::from([(SIMULATED_LABEL.0.to_string(), SIMULATED_LABEL.1.to_string())]),
+        capacity: resources.clone(),
+        allocatable: resources,
+        info: NodeInfo {
+            machine_id: node.machine_id.clone(),
+            system_uuid: node.system_uuid.clone(),
+            boot_id: node.boot_id.clone(),
+            kernel_version: "6.1.0-ironkube-simulated".into(),
+            os_image: "ironkube simulated node".into(),
+            container_runtime_version: CONTAINER_RUNTIME_VERSION.into(),
+        },
+    }
 }
 
-/// RFC 3339 with microseconds, as `metav1.MicroTime` serializes.
-pub fn micro_time(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// The Node a kubelet registers (metadata and spec; the status comes with [`status`]).
+/// The Node a simulated kubelet registers.
 pub fn registration(node: &SimNode) -> Value {
-    let labels = BTreeMap::from([
-        ("beta.kubernetes.io/arch", "amd64"),
-        ("beta.kubernetes.io/os", "linux"),
-        ("kubernetes.io/arch", "amd64"),
-        ("kubernetes.io/hostname", node.name.as_str()),
-        ("kubernetes.io/os", "linux"),
-        SIMULATED_LABEL,
-    ]);
-    let cidr = addresses::pod_cidr(node.index);
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": node.name,
-            "labels": labels,
-            "annotations": {
-                "node.alpha.kubernetes.io/ttl": "0",
-                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-            },
-        },
-        "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
-    })
+    node_status::registration(&facts(node, &Capacity::default()))
 }
 
-/// The kubelet's four node conditions, in the kubelet's order. `previous` keeps each
-/// condition's lastTransitionTime while its status is unchanged.
-fn conditions(now: &str, previous: Option<&Value>) -> Value {
-    let kept = |kind: &str, status: &str| -> String {
-        previous
-            .and_then(|p| p["conditions"].as_array())
-            .and_then(|cs| cs.iter().find(|c| c["type"] == kind && c["status"] == status))
-            .and_then(|c| c["lastTransitionTime"].as_str())
-            .unwrap_or(now)
-            .to_string()
-    };
-    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
-        json!({
-            "type": kind,
-            "status": status,
-            "lastHeartbeatTime": now,
-            "lastTransitionTime": kept(kind, status),
-            "reason": reason,
-            "message": message,
-        })
-    };
-    json!([
-        condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-    ])
-}
-
-/// The node status a kubelet reports, with heartbeats at `now`.
+/// The node status a simulated kubelet reports, with heartbeats at `now`.
 pub fn status(node: &SimNode, capacity: &Capacity, now: jiff::Timestamp, previous: Option<&Value>) -> Value {
-    let now = time(now);
-    let resources = json!({
-        "cpu": capacity.cpu,
-        "ephemeral-storage": capacity.ephemeral_storage,
-        "hugepages-1Gi": "0",
-        "hugepages-2Mi": "0",
-        "memory": capacity.memory,
-        "pods": capacity.pods,
-    });
-    json!({
-        "capacity": resources,
-        "allocatable": resources,
-        "conditions": conditions(&now, previous),
-        "addresses": [
-            {"type": "InternalIP", "address": node.ip()},
-            {"type": "Hostname", "address": node.name},
-        ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-        "nodeInfo": {
-            "machineID": node.machine_id,
-            "systemUUID": node.system_uuid,
-            "bootID": node.boot_id,
-            "kernelVersion": "6.1.0-ironkube-simulated",
-            "osImage": "ironkube simulated node",
-            "containerRuntimeVersion": CONTAINER_RUNTIME_VERSION,
-            "kubeletVersion": KUBELET_VERSION,
-            "operatingSystem": "linux",
-            "architecture": "amd64",
-        },
-    })
+    node_status::status(&facts(node, capacity), now, previous)
 }
 
-/// The node's heartbeat Lease, owned by the Node (so deleting the Node deletes it).
+/// The node's heartbeat Lease.
 pub fn lease(node: &SimNode, node_uid: &str, duration_seconds: i32, now: jiff::Timestamp) -> Value {
-    json!({
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {
-            "name": node.name,
-            "namespace": LEASE_NAMESPACE,
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node_uid}],
-        },
-        "spec": {
-            "holderIdentity": node.name,
-            "leaseDurationSeconds": duration_seconds,
-            "renewTime": micro_time(now),
-        },
-    })
+    node_status::lease(&node.name, node_uid, duration_seconds, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn at(s: &str) -> jiff::Timestamp {
         s.parse().expect("timestamp")
