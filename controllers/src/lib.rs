@@ -62,12 +62,8 @@ pub struct Options {
     pub controllers: Vec<String>,
 }
 
-/// Parses Go-style durations (`15s`, `2m`, `1h30m`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let span: jiff::Span = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
-    let signed = jiff::SignedDuration::try_from(span).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
-    Duration::try_from(signed).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
+/// Go-style durations (`15s`, `2m`, `1h30m`), as the controller manager's flags take them.
+pub use ironkube_machinery::go_duration::parse as parse_duration;
 
 /// Why the controller manager stopped.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 //!   process, and, as they arrive, the scheduler, controllers and kubelet.
 //! - `ironkube apiserver <kube-apiserver flags>` runs the API server alone, exactly as the
 //!   `ironkube-apiserver` binary does.
+//! - `ironkube kubelet <kubelet flags>` runs the kubelet, as `ironkube-kubelet` does.
 
 mod shutdown;
 mod up;
@@ -31,6 +32,14 @@ enum Command {
     Up(up::UpArgs),
     /// Run the API server alone, with kube-apiserver's flags.
     Apiserver(ApiserverArgs),
+    /// Run the kubelet, with the kubelet's flags (as `ironkube-kubelet`).
+    Kubelet(KubeletArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KubeletArgs {
+    #[command(flatten)]
+    options: ironkube_kubelet::agent::Options,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,6 +68,11 @@ fn main() -> std::process::ExitCode {
                 let stop = shutdown::on_signals();
                 ironkube_apiserver::run(args.options, stop.cancelled_owned(), None).await?;
                 tracing::info!("API server stopped");
+                Ok(())
+            }
+            Command::Kubelet(args) => {
+                let stop = shutdown::on_signals();
+                ironkube_kubelet::agent::run(args.options, stop, || {}).await?;
                 Ok(())
             }
         }

@@ -8,3 +8,4 @@ pub mod cri;
 pub mod kuberuntime;
 pub mod node;
 pub mod status;
+pub mod agent;

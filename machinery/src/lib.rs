@@ -6,6 +6,7 @@
 pub mod error;
 pub mod field;
 pub mod fieldmanager;
+pub mod go_duration;
 pub mod gocmp;
 pub mod meta;
 pub mod net;

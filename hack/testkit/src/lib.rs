@@ -1,6 +1,9 @@
 //! A small HTTPS/1.1 client for tests and benchmarks: talks to the API server with the
 //! client certificate of a kubeconfig, for requests stock kubectl cannot make (stale
-//! resourceVersions raced in parallel, raw watches, a thousand watchers).
+//! resourceVersions raced in parallel, raw watches, a thousand watchers); and a private
+//! containerd for the tests that run containers ([`containerd`]).
+
+pub mod containerd;
 
 use std::path::Path;
 use std::sync::Arc;

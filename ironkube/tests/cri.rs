@@ -1,108 +1,16 @@
-//! The CRI layer against a real containerd: a private instance under a temp dir (its own
-//! socket, root, state, CNI bridge `ikt0` on 10.250.0.0/24), the pause and busybox images
-//! built by `hack/images/build.sh` imported into it, then a pod sandbox with containers run,
-//! logged, exec'd into, stopped and removed through [`RemoteRuntime`].
-//!
-//! Needs root, Debian's containerd/runc/containernetworking-plugins and the image archives:
-//! `hack/test.sh` provides all of them; without them the test fails saying what is missing.
+//! The CRI layer against a real containerd: a private instance (testkit's TestContainerd:
+//! its own socket, root, state, CNI bridge `ikt0` on 10.250.0.0/24, the pause and busybox
+//! images imported), then a pod sandbox with containers run, logged, exec'd into, stopped and
+//! removed through [`RemoteRuntime`].
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ironkube_kubelet::cri::containerd::Containerd;
 use ironkube_kubelet::cri::remote::RemoteRuntime;
 use ironkube_kubelet::cri::{Runtime, api};
+use ironkube_testkit::containerd::TestContainerd;
 
 const BUSYBOX: &str = "docker.io/library/busybox:1.36";
-
-fn images_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::env::var_os("CONFORMANCE_OUT").map(PathBuf::from).unwrap_or_else(|| root.join("conformance/_out")).join("images")
-}
-
-/// containerd running under a temp dir; killed (after its pods were removed) on drop.
-struct TestContainerd {
-    child: Child,
-    config: Containerd,
-    _dir: tempfile::TempDir,
-}
-
-impl TestContainerd {
-    fn start() -> Self {
-        assert!(is_root(), "the CRI test runs containers and needs root (hack/test.sh runs as root)");
-        for tool in ["containerd", "runc", "ctr"] {
-            assert!(which(tool), "{tool} is not on PATH: install Debian's containerd and runc (hack/test.sh does)");
-        }
-        assert!(Path::new("/usr/lib/cni/bridge").exists(), "/usr/lib/cni/bridge missing: install containernetworking-plugins");
-        let archives: Vec<PathBuf> = ["pause-3.10.tar", "busybox-1.36.tar"].iter().map(|a| images_dir().join(a)).collect();
-        for a in &archives {
-            assert!(a.exists(), "{} missing: run hack/images/build.sh pause busybox-1.36", a.display());
-        }
-        // A short path: unix socket paths are limited to 108 bytes.
-        let dir = tempfile::Builder::new().prefix("ikcri").tempdir_in("/tmp").expect("temp dir");
-        let mut config = Containerd::new(dir.path(), "10.250.0.0/24");
-        config.bridge = "ikt0".into();
-        config.write_files().expect("writing containerd's config");
-        let log = std::fs::File::create(dir.path().join("containerd.log")).expect("log file");
-        let child = config
-            .command()
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning containerd");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !config.socket().exists() {
-            assert!(Instant::now() < deadline, "containerd did not create {} in 30 s", config.socket().display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for a in &archives {
-            let out = Command::new("ctr")
-                .arg("--address")
-                .arg(config.socket())
-                .args(["-n", "k8s.io", "images", "import"])
-                .arg(a)
-                .output()
-                .expect("running ctr");
-            assert!(out.status.success(), "ctr images import {}: {}", a.display(), String::from_utf8_lossy(&out.stderr));
-        }
-        TestContainerd { child, config, _dir: dir }
-    }
-}
-
-impl Drop for TestContainerd {
-    fn drop(&mut self) {
-        // Sandboxes a failed test left behind hold mounts and network namespaces under the
-        // temp dir and shims outside it: have containerd take them down first.
-        let endpoint = self.config.endpoint();
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async {
-                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else { return };
-                for sandbox in cri.list_pod_sandboxes(None).await.unwrap_or_default() {
-                    let _ = cri.stop_pod_sandbox(&sandbox.id).await;
-                    let _ = cri.remove_pod_sandbox(&sandbox.id).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The bridge lives outside containerd's directories.
-        let _ = Command::new("ip").args(["link", "delete", &self.config.bridge]).stderr(Stdio::null()).status();
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
-}
 
 fn sandbox_config(name: &str, uid: &str, log_dir: &Path) -> api::PodSandboxConfig {
     api::PodSandboxConfig {
@@ -139,7 +47,7 @@ async fn wait_exited(rt: &RemoteRuntime, id: &str) -> api::ContainerStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_runs_logs_execs_and_goes_away() {
-    let ctd = TestContainerd::start();
+    let ctd = TestContainerd::start("ikt0", "10.250.0.0/24");
     let rt = RemoteRuntime::connect(&ctd.config.endpoint()).await.expect("connecting to containerd");
 
     let version = rt.version().await.expect("Version");
@@ -155,7 +63,7 @@ async fn a_pod_runs_logs_execs_and_goes_away() {
     assert!(rt.image_status("docker.io/library/nosuchimage:1").await.expect("ImageStatus").is_none());
     assert!(rt.pull_image("docker.io/library/nosuchimage:1", None).await.is_err(), "pulling needs a registry, and none is reachable");
 
-    let logs = ctd._dir.path().join("pods/default_b_uid-1");
+    let logs = ctd.dir().join("pods/default_b_uid-1");
     std::fs::create_dir_all(&logs).expect("log dir");
     let sandbox = sandbox_config("b", "uid-1", &logs);
     let sandbox_id = rt.run_pod_sandbox(sandbox.clone()).await.expect("RunPodSandbox");

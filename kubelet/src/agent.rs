@@ -1,0 +1,165 @@
+//! The kubelet process: flags (upstream's names), the runtime connection, and the node's
+//! registration, status reports and Lease heartbeats. Pod workers come next.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::cri::Runtime as _;
+use crate::cri::remote::RemoteRuntime;
+
+/// The field manager the kubelet writes with.
+const MANAGER: &str = "kubelet";
+
+/// Flags of `ironkube-kubelet` (and `ironkube kubelet`), named as upstream's kubelet names them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Path to a kubeconfig file for the API server.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The node's name (default: the machine's hostname).
+    #[arg(long)]
+    pub hostname_override: Option<String>,
+    /// The node's InternalIP (default: the address of the interface with the default route).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// The CRI endpoint.
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    pub container_runtime_endpoint: String,
+    /// The pod CIDR recorded in the Node's spec (standalone mode, as upstream's --pod-cidr).
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
+    /// The kubelet's state directory (sized for ephemeral-storage capacity).
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    pub root_dir: PathBuf,
+    /// leaseDurationSeconds of the node Lease.
+    #[arg(long, default_value_t = 40)]
+    pub node_lease_duration_seconds: i32,
+    /// How often the node reports its status when nothing changed.
+    #[arg(long, default_value = "5m", value_parser = ironkube_machinery::go_duration::parse)]
+    pub node_status_report_frequency: Duration,
+}
+
+/// Why the kubelet stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the API client: {0}")]
+    Client(String),
+    #[error(transparent)]
+    Runtime(#[from] crate::cri::Error),
+    #[error("the container runtime at {0} did not answer within {1:?}")]
+    RuntimeTimeout(String, Duration),
+    #[error("cannot work out the node's IP (pass --node-ip): {0}")]
+    NodeIp(std::io::Error),
+    #[error("registering node {node}: {source}")]
+    Register {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// How often the Lease is renewed: a quarter of its duration, as upstream.
+fn renew_interval(duration_seconds: i32) -> Duration {
+    Duration::from_secs_f64(f64::from(duration_seconds.max(4)) / 4.0)
+}
+
+/// The source address of the default route (no packet is sent).
+fn default_route_ip() -> std::io::Result<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect("192.0.2.1:9")?;
+    Ok(socket.local_addr()?.ip())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_lowercase()).unwrap_or_else(|_| "localhost".into())
+}
+
+async fn client(opts: &Options) -> Result<kube::Client, Error> {
+    let config = match &opts.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Client(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| Error::Client(e.to_string()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| Error::Client(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+}
+
+/// Connects to the runtime, retrying while its socket comes up.
+async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<RemoteRuntime, Error> {
+    const PATIENCE: Duration = Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match RemoteRuntime::connect(endpoint).await {
+            Ok(rt) => match rt.version().await {
+                Ok(_) => return Ok(rt),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(_) => {}
+            },
+            Err(_) if tokio::time::Instant::now() < deadline => {}
+            Err(_) => return Err(Error::RuntimeTimeout(endpoint.to_string(), PATIENCE)),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Err(Error::RuntimeTimeout(endpoint.to_string(), PATIENCE)),
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// Runs the kubelet until `stop`; `registered` is called once the Node exists.
+pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce()) -> Result<(), Error> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = client(&opts).await?;
+    let runtime = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
+    let version = runtime.version().await?;
+    let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
+    let name = opts.hostname_override.clone().unwrap_or_else(hostname);
+    let ip = match opts.node_ip {
+        Some(ip) => ip,
+        None => default_route_ip().map_err(Error::NodeIp)?,
+    };
+    let facts = crate::node::machine_facts(&name, &ip.to_string(), opts.pod_cidr.as_deref(), &opts.root_dir, &runtime_version);
+    let register_error = |source| Error::Register { node: name.clone(), source };
+    let uid = crate::node::register(&client, &facts, MANAGER).await.map_err(register_error)?;
+    crate::node::renew_lease(&client, &name, &uid, opts.node_lease_duration_seconds, MANAGER).await.map_err(register_error)?;
+    info!(node = %name, ip = %ip, runtime = %runtime_version, "node registered");
+    registered();
+
+    let mut lease_tick = tokio::time::interval(renew_interval(opts.node_lease_duration_seconds));
+    let mut status_tick = tokio::time::interval(opts.node_status_report_frequency);
+    for tick in [&mut lease_tick, &mut status_tick] {
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = lease_tick.tick() => {
+                if let Err(e) = crate::node::renew_lease(&client, &name, &uid, opts.node_lease_duration_seconds, MANAGER).await {
+                    warn!(node = %name, error = %e, "renewing the node lease failed");
+                }
+            }
+            _ = status_tick.tick() => {
+                if let Err(e) = crate::node::report_status(&client, &facts, MANAGER).await {
+                    warn!(node = %name, error = %e, "reporting the node status failed");
+                }
+            }
+        }
+    }
+    info!(node = %name, "kubelet stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_renewed_four_times_per_duration() {
+        assert_eq!(renew_interval(40), Duration::from_secs(10));
+    }
+}
