@@ -78,15 +78,17 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_lowercase()).unwrap_or_else(|_| "localhost".into())
 }
 
-async fn client(opts: &Options) -> Result<kube::Client, Error> {
-    let config = match &opts.kubeconfig {
+/// The API client of a kubeconfig file (or of the environment, as kubectl finds it);
+/// errors as text.
+pub async fn api_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Client(e.to_string()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| Error::Client(e.to_string()))?
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| e.to_string())?
         }
-        None => kube::Config::infer().await.map_err(|e| Error::Client(e.to_string()))?,
+        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
     };
-    kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
+    kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 /// Connects to the runtime, retrying while its socket comes up.
@@ -113,7 +115,7 @@ async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<Rem
 /// Runs the kubelet until `stop`; `registered` is called once the Node exists.
 pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce()) -> Result<(), Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = client(&opts).await?;
+    let client = api_client(opts.kubeconfig.as_deref()).await.map_err(Error::Client)?;
     let runtime = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
     let version = runtime.version().await?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);

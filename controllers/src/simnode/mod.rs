@@ -189,24 +189,13 @@ async fn reconcile(p: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, kube::Error> {
     Ok(plan.requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
 }
 
-async fn client(opts: &Options) -> Result<kube::Client, Error> {
-    let config = match &opts.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Client(e.to_string()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| Error::Client(e.to_string()))?
-        }
-        None => kube::Config::infer().await.map_err(|e| Error::Client(e.to_string()))?,
-    };
-    kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
-}
-
 /// Registers the nodes, calls `registered`, then keeps them and their pods going until `stop`.
 pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce()) -> Result<(), Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if opts.nodes > addresses::MAX_NODES {
         return Err(Error::TooManyNodes(opts.nodes));
     }
-    let client = client(&opts).await?;
+    let client = ironkube_kubelet::agent::api_client(opts.kubeconfig.as_deref()).await.map_err(Error::Client)?;
     let capacity = Capacity {
         cpu: opts.node_cpu.clone(),
         memory: opts.node_memory.clone(),
