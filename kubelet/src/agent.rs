@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::cri::Runtime as _;
+use crate::cri::api::VersionResponse;
 use crate::cri::remote::RemoteRuntime;
 
 /// The field manager the kubelet writes with.
@@ -91,14 +92,14 @@ pub async fn api_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Cl
     kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
-/// Connects to the runtime, retrying while its socket comes up.
-async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<RemoteRuntime, Error> {
+/// Connects to the runtime, retrying while its socket comes up; returns it with its version.
+async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<(RemoteRuntime, VersionResponse), Error> {
     const PATIENCE: Duration = Duration::from_secs(60);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         match RemoteRuntime::connect(endpoint).await {
             Ok(rt) => match rt.version().await {
-                Ok(_) => return Ok(rt),
+                Ok(version) => return Ok((rt, version)),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
                 Err(_) => {}
             },
@@ -116,8 +117,7 @@ async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<Rem
 pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce()) -> Result<(), Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = api_client(opts.kubeconfig.as_deref()).await.map_err(Error::Client)?;
-    let runtime = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
-    let version = runtime.version().await?;
+    let (_runtime, version) = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
     let name = opts.hostname_override.clone().unwrap_or_else(hostname);
     let ip = match opts.node_ip {

@@ -149,6 +149,23 @@ fn go_list(names: &[&str]) -> String {
     format!("[{}]", names.join(" "))
 }
 
+/// True when no container is unknown or `lacking.1`; otherwise False with `reason` and the
+/// message "containers with unknown status: [..], containers with <lacking.0> status: [..]".
+fn by_container_status(kind: &str, reason: &str, unknown: &[&str], lacking: (&str, &[&str])) -> PodCondition {
+    let mut messages = Vec::new();
+    if !unknown.is_empty() {
+        messages.push(format!("containers with unknown status: {}", go_list(unknown)));
+    }
+    if !lacking.1.is_empty() {
+        messages.push(format!("containers with {} status: {}", lacking.0, go_list(lacking.1)));
+    }
+    if messages.is_empty() {
+        condition(kind, "True", None, None)
+    } else {
+        condition(kind, "False", Some(reason), Some(messages.join(", ")))
+    }
+}
+
 /// `ContainersReady`. `statuses` is `None` when the kubelet knows nothing about the
 /// containers yet.
 pub fn containers_ready(pod: &Pod, statuses: Option<&[ContainerStatus]>, phase: &str) -> PodCondition {
@@ -171,18 +188,7 @@ pub fn containers_ready(pod: &Pod, statuses: Option<&[ContainerStatus]>, phase: 
         let reason = if phase == "Failed" { POD_FAILED } else { POD_COMPLETED };
         return condition(KIND, "False", Some(reason), None);
     }
-    let mut messages = Vec::new();
-    if !unknown.is_empty() {
-        messages.push(format!("containers with unknown status: {}", go_list(&unknown)));
-    }
-    if !unready.is_empty() {
-        messages.push(format!("containers with unready status: {}", go_list(&unready)));
-    }
-    if messages.is_empty() {
-        condition(KIND, "True", None, None)
-    } else {
-        condition(KIND, "False", Some(CONTAINERS_NOT_READY), Some(messages.join(", ")))
-    }
+    by_container_status(KIND, CONTAINERS_NOT_READY, &unknown, ("unready", &unready))
 }
 
 /// `Ready`: ContainersReady, then every readiness gate's condition True in `conditions`.
@@ -242,18 +248,7 @@ pub fn initialized(pod: &Pod, statuses: Option<&[ContainerStatus]>, phase: &str)
     if regular_started {
         return condition(KIND, "True", None, None);
     }
-    let mut messages = Vec::new();
-    if !unknown.is_empty() {
-        messages.push(format!("containers with unknown status: {}", go_list(&unknown)));
-    }
-    if !incomplete.is_empty() {
-        messages.push(format!("containers with incomplete status: {}", go_list(&incomplete)));
-    }
-    if messages.is_empty() {
-        condition(KIND, "True", None, None)
-    } else {
-        condition(KIND, "False", Some(CONTAINERS_NOT_INITIALIZED), Some(messages.join(", ")))
-    }
+    by_container_status(KIND, CONTAINERS_NOT_INITIALIZED, &unknown, ("incomplete", &incomplete))
 }
 
 #[cfg(test)]
