@@ -9,10 +9,16 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/hack/lib/deps.sh"
 
 deps::build_and_run
+# A node needs root: then containerd, runc, the CNI plugins and the node images too.
+node_args=()
+if [ "$(id -u)" -eq 0 ]; then
+  deps::node
+  node_args=(--images-dir "${CONFORMANCE_OUT:-$root/conformance/_out}/images")
+fi
 
 log "cargo build --release"
 cargo build --release --manifest-path "$root/Cargo.toml"
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-log "ironkube up $*"
-exec "$target_dir/release/ironkube" up "$@"
+log "ironkube up ${node_args[*]} $*"
+exec "$target_dir/release/ironkube" up "${node_args[@]}" "$@"

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod options;
 pub mod pki;
 pub mod printers;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod serviceaccount_token;

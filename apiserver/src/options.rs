@@ -66,6 +66,22 @@ pub struct Options {
     /// The issuer (`iss`) of service account tokens, and their default audience.
     #[arg(long = "service-account-issuer", default_value = "https://kubernetes.default.svc.cluster.local")]
     pub service_account_issuer: String,
+    /// Path to a client cert file for TLS to kubelets.
+    #[arg(long = "kubelet-client-certificate")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS to kubelets.
+    #[arg(long = "kubelet-client-key")]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// Path to a cert file for the certificate authority of kubelets' serving certificates
+    /// (without it, kubelets' certificates are not verified).
+    #[arg(long = "kubelet-certificate-authority")]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+    /// List of the preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(long = "kubelet-preferred-address-types", value_delimiter = ',', default_value = crate::proxy::DEFAULT_PREFERRED_ADDRESS_TYPES)]
+    pub kubelet_preferred_address_types: Vec<String>,
+    /// Timeout for kubelet operations (connecting to a kubelet).
+    #[arg(long = "kubelet-timeout", default_value = "5s", value_parser = parse_duration)]
+    pub kubelet_timeout: std::time::Duration,
 }
 
 /// Go-style durations (`5m`, `30s`, `1h30m`, `0`), as kube-apiserver's flags take them.

@@ -157,7 +157,16 @@ pub async fn run(
     let tokens = Arc::new(
         crate::serviceaccount_token::TokenSigner::load_or_create(&key_path, &opts.service_account_issuer).map_err(ServerError::Option)?,
     );
+    let kubelet = crate::proxy::KubeletClient::new(&crate::proxy::KubeletClientConfig {
+        client_certificate: opts.kubelet_client_certificate.clone(),
+        client_key: opts.kubelet_client_key.clone(),
+        certificate_authority: opts.kubelet_certificate_authority.clone(),
+        preferred_address_types: opts.kubelet_preferred_address_types.clone(),
+        timeout: opts.kubelet_timeout,
+    })
+    .map_err(|e| ServerError::Tls(e.to_string()))?;
     let state: SharedState = Arc::new(AppState {
+        kubelet: Arc::new(kubelet),
         tokens: tokens.clone(),
         registry,
         admission: Arc::new(admission),

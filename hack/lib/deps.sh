@@ -66,7 +66,8 @@ deps::build_and_run() {
 # registry.k8s.io/pause:3.10 and docker.io/library/busybox:1.36) built as OCI archives by
 # hack/images/build.sh, since no registry can be reached.
 deps::node() {
-  deps::ensure containerd:containerd runc:runc gcc:gcc python3:python3
+  # curl: ironkube/tests/streaming.rs asks the kubelet directly, with and without a client cert.
+  deps::ensure containerd:containerd runc:runc gcc:gcc python3:python3 curl:curl
   if [ ! -x /usr/lib/cni/bridge ]; then
     deps::apt_install containernetworking-plugins
   fi

@@ -36,12 +36,20 @@ pub struct Options {
     /// The kubelet's state directory (sized for ephemeral-storage capacity).
     #[arg(long, default_value = "/var/lib/kubelet")]
     pub root_dir: PathBuf,
+    /// The cluster's DNS domain: pods' search domains and FQDNs end with it.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Where container logs go, one directory per pod (upstream's podLogsDir setting).
+    #[arg(long, default_value = crate::kuberuntime::sandbox::POD_LOGS_DIR)]
+    pub pod_logs_dir: PathBuf,
     /// leaseDurationSeconds of the node Lease.
     #[arg(long, default_value_t = 40)]
     pub node_lease_duration_seconds: i32,
     /// How often the node reports its status when nothing changed.
     #[arg(long, default_value = "5m", value_parser = ironkube_machinery::go_duration::parse)]
     pub node_status_report_frequency: Duration,
+    #[command(flatten)]
+    pub server: crate::server::ServerOptions,
 }
 
 /// Why the kubelet stopped.
@@ -113,23 +121,64 @@ async fn connect_runtime(endpoint: &str, stop: &CancellationToken) -> Result<(Re
     }
 }
 
+/// What the pod workers share: the node's facts, the runtime, the API client.
+fn pod_workers(
+    opts: &Options,
+    facts: &ironkube_machinery::node_status::NodeFacts,
+    client: kube::Client,
+    runtime: RemoteRuntime,
+    runtime_name: &str,
+) -> (std::sync::Arc<crate::pods::Shared<RemoteRuntime>>, crate::pods::prober::ProbeChannels) {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let memory = facts.capacity.get("memory").and_then(|m| ironkube_machinery::validation::quantity::Quantity::parse(m).ok());
+    let config = crate::pods::Config {
+        node_name: facts.name.clone(),
+        node_ip: facts.internal_ip.clone(),
+        root_dir: opts.root_dir.clone(),
+        pod_logs_dir: opts.pod_logs_dir.clone(),
+        cluster_domain: opts.cluster_domain.clone(),
+        runtime_name: runtime_name.to_string(),
+        memory_capacity: memory.map(|m| i64::try_from(m.value()).unwrap_or(i64::MAX)).unwrap_or(0),
+        node_allocatable: facts.allocatable.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect(),
+    };
+    let runtime = std::sync::Arc::new(runtime);
+    let (probes, channels) = crate::pods::prober::Prober::new(runtime.clone());
+    let shared = std::sync::Arc::new(crate::pods::Shared {
+        recorder: crate::events::Recorder::new(client.clone(), &facts.name),
+        sources: crate::volumes::ApiSources::new(client.clone()),
+        client,
+        runtime,
+        puller: Default::default(),
+        restarts: Default::default(),
+        probes,
+        config,
+    });
+    (shared, channels)
+}
+
 /// Runs the kubelet until `stop`; `registered` is called once the Node exists.
 pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce()) -> Result<(), Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = api_client(opts.kubeconfig.as_deref()).await.map_err(Error::Client)?;
-    let (_runtime, version) = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
+    let (runtime, version) = connect_runtime(&opts.container_runtime_endpoint, &stop).await?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
     let name = opts.hostname_override.clone().unwrap_or_else(hostname);
     let ip = match opts.node_ip {
         Some(ip) => ip,
         None => default_route_ip().map_err(Error::NodeIp)?,
     };
-    let facts = crate::node::machine_facts(&name, &ip.to_string(), opts.pod_cidr.as_deref(), &opts.root_dir, &runtime_version);
+    let facts = ironkube_machinery::node_status::NodeFacts {
+        kubelet_port: opts.server.port,
+        ..crate::node::machine_facts(&name, &ip.to_string(), opts.pod_cidr.as_deref(), &opts.root_dir, &runtime_version)
+    };
     let register_error = |source| Error::Register { node: name.clone(), source };
     let uid = crate::node::register(&client, &facts, MANAGER).await.map_err(register_error)?;
     crate::node::renew_lease(&client, &name, &uid, opts.node_lease_duration_seconds, MANAGER).await.map_err(register_error)?;
     info!(node = %name, ip = %ip, runtime = %runtime_version, "node registered");
     registered();
+    let _server = crate::server::spawn(&opts, client.clone(), runtime.clone(), &name, ip, stop.clone());
+    let (pods, probes) = pod_workers(&opts, &facts, client.clone(), runtime, &version.runtime_name);
+    let workers = tokio::spawn(crate::pods::run(pods, probes, stop.clone()));
 
     let mut lease_tick = tokio::time::interval(renew_interval(opts.node_lease_duration_seconds));
     let mut status_tick = tokio::time::interval(opts.node_status_report_frequency);
@@ -152,6 +201,7 @@ pub async fn run(opts: Options, stop: CancellationToken, registered: impl FnOnce
             }
         }
     }
+    let _ = workers.await;
     info!(node = %name, "kubelet stopped");
     Ok(())
 }

@@ -6,6 +6,15 @@
 
 pub mod cri;
 pub mod kuberuntime;
+pub mod lifecycle;
+pub mod logs;
 pub mod node;
+pub mod probes;
+pub mod server;
 pub mod status;
 pub mod agent;
+pub mod events;
+pub mod pods;
+pub mod volumes;
+pub mod env;
+pub mod downward;

@@ -91,6 +91,8 @@ pub fn machine_facts(name: &str, internal_ip: &str, pod_cidr: Option<&str>, root
             os_image: os_image(&std::fs::read_to_string("/etc/os-release").unwrap_or_default()),
             container_runtime_version: runtime_version.to_string(),
         },
+        // The default port; the kubelet sets the one it serves on.
+        kubelet_port: 0,
     }
 }
 

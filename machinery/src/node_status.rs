@@ -38,6 +38,9 @@ pub struct NodeFacts {
     pub capacity: BTreeMap<String, String>,
     pub allocatable: BTreeMap<String, String>,
     pub info: NodeInfo,
+    /// The port the kubelet serves on (`daemonEndpoints.kubeletEndpoint.Port`); 0 reports
+    /// the default, [`KUBELET_PORT`].
+    pub kubelet_port: u16,
 }
 
 /// RFC 3339 with seconds, as `metav1.Time` serializes.
@@ -123,7 +126,7 @@ pub fn status(node: &NodeFacts, now: jiff::Timestamp, previous: Option<&Value>) 
             {"type": "InternalIP", "address": node.internal_ip},
             {"type": "Hostname", "address": node.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": if node.kubelet_port == 0 { KUBELET_PORT } else { node.kubelet_port }}},
         "nodeInfo": {
             "machineID": i.machine_id,
             "systemUUID": i.system_uuid,
@@ -173,6 +176,7 @@ mod tests {
             capacity: BTreeMap::from([("pods".to_string(), "110".to_string())]),
             allocatable: BTreeMap::from([("pods".to_string(), "110".to_string())]),
             info: NodeInfo { container_runtime_version: "containerd://1.6.20".into(), ..Default::default() },
+            kubelet_port: 0,
         }
     }
 
@@ -181,6 +185,9 @@ mod tests {
         let s = status(&facts(), at("2025-01-02T03:04:05Z"), None);
         assert_eq!(s["addresses"][0], json!({"type": "InternalIP", "address": "10.0.0.5"}));
         assert_eq!(s["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");
+        assert_eq!(s["daemonEndpoints"]["kubeletEndpoint"]["Port"], KUBELET_PORT);
+        let elsewhere = status(&NodeFacts { kubelet_port: 10255, ..facts() }, at("2025-01-02T03:04:05Z"), None);
+        assert_eq!(elsewhere["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10255);
         let types: Vec<&str> = s["conditions"].as_array().expect("conditions").iter().filter_map(|c| c["type"].as_str()).collect();
         assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
         let later = status(&facts(), at("2025-01-02T03:05:05Z"), Some(&s));

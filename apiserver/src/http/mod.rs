@@ -42,6 +42,8 @@ pub struct AppState {
     pub etcd: crate::storage::Etcd3,
     /// Issues and verifies service account tokens.
     pub tokens: Arc<crate::serviceaccount_token::TokenSigner>,
+    /// HTTPS to kubelets (pods/log, exec, attach, portforward, nodes/proxy).
+    pub kubelet: Arc<crate::proxy::KubeletClient>,
 }
 
 pub type SharedState = Arc<AppState>;

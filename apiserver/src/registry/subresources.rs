@@ -183,6 +183,16 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
         ("finalize" | "approval" | "ephemeralcontainers" | "resize", Verb::Get) => {
             Ok(respond(200, &store.get(ns, &name, None).await?, output, &[]))
         }
+        ("log", Verb::Get) if info.plural == "pods" => crate::proxy::pods::log(state, &state.kubelet, ns, &name, req).await,
+        ("exec" | "attach" | "portforward", Verb::Get | Verb::Create) if info.plural == "pods" => {
+            let kind = match sub {
+                "exec" => crate::proxy::pods::Connect::Exec,
+                "attach" => crate::proxy::pods::Connect::Attach,
+                _ => crate::proxy::pods::Connect::PortForward,
+            };
+            crate::proxy::pods::connect(state, &state.kubelet, kind, ns, &name, req).await
+        }
+        ("proxy", _) if info.plural == "nodes" => crate::proxy::nodes::proxy(state, &state.kubelet, &name, req).await,
         _ => Err(ApiError::service_unavailable(format!(
             "the {sub} subresource of {} needs a node agent, which this cluster does not run yet",
             info.plural

@@ -85,6 +85,7 @@ pub fn facts(node: &SimNode, capacity: &Capacity) -> NodeFacts {
             os_image: "ironkube simulated node".into(),
             container_runtime_version: CONTAINER_RUNTIME_VERSION.into(),
         },
+        kubelet_port: 0,
     }
 }
 

@@ -77,23 +77,29 @@ impl Drop for TestContainerd {
     fn drop(&mut self) {
         // Sandboxes a failed test left behind hold mounts and network namespaces under the
         // temp dir and shims outside it: have containerd take them down first.
-        let endpoint = self.config.endpoint();
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async {
-                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else { return };
-                for sandbox in cri.list_pod_sandboxes(None).await.unwrap_or_default() {
-                    let _ = cri.stop_pod_sandbox(&sandbox.id).await;
-                    let _ = cri.remove_pod_sandbox(&sandbox.id).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        remove_all_pods(&self.config.endpoint());
         let _ = self.child.kill();
         let _ = self.child.wait();
         // The bridge lives outside containerd's directories.
         let _ = Command::new("ip").args(["link", "delete", &self.config.bridge]).stderr(Stdio::null()).status();
     }
+}
+
+/// Stops and removes every sandbox (and so every container) of the containerd at
+/// `endpoint`, from a thread of its own (callable from async tests and from `Drop`).
+pub fn remove_all_pods(endpoint: &str) {
+    let endpoint = endpoint.to_string();
+    let cleanup = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            let Ok(cri) = RemoteRuntime::connect(&endpoint).await else { return };
+            for sandbox in cri.list_pod_sandboxes(None).await.unwrap_or_default() {
+                let _ = cri.stop_pod_sandbox(&sandbox.id).await;
+                let _ = cri.remove_pod_sandbox(&sandbox.id).await;
+            }
+        });
+    });
+    let _ = cleanup.join();
 }
 
 fn is_root() -> bool {

@@ -28,6 +28,9 @@ pub struct ApiserverConfig {
     pub tls_private_key_file: PathBuf,
     pub client_ca_file: PathBuf,
     pub cert_dir: PathBuf,
+    /// The API server's client certificate and key for kubelets.
+    pub kubelet_client_certificate: Option<PathBuf>,
+    pub kubelet_client_key: Option<PathBuf>,
     /// More kube-apiserver flags, given by the user; they win over the ones above.
     pub extra_args: Vec<String>,
 }
@@ -49,6 +52,8 @@ impl ApiserverConfig {
             path("tls-private-key-file", &self.tls_private_key_file),
             path("client-ca-file", &self.client_ca_file),
             path("cert-dir", &self.cert_dir),
+            // kubeadm's choice: kubelets by address before their (maybe unresolvable) name.
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".to_string(),
         ];
         if let Some(ip) = self.advertise_address {
             args.push(format!("--advertise-address={ip}"));
@@ -57,6 +62,8 @@ impl ApiserverConfig {
             ("etcd-cafile", &self.etcd_cafile),
             ("etcd-certfile", &self.etcd_certfile),
             ("etcd-keyfile", &self.etcd_keyfile),
+            ("kubelet-client-certificate", &self.kubelet_client_certificate),
+            ("kubelet-client-key", &self.kubelet_client_key),
         ] {
             if let Some(file) = file {
                 args.push(path(flag, file));
@@ -122,6 +129,8 @@ mod tests {
             tls_private_key_file: "/d/pki/apiserver.key".into(),
             client_ca_file: "/d/pki/ca.crt".into(),
             cert_dir: "/d/pki".into(),
+            kubelet_client_certificate: Some("/d/pki/apiserver-kubelet-client.crt".into()),
+            kubelet_client_key: Some("/d/pki/apiserver-kubelet-client.key".into()),
             extra_args: vec![],
         }
     }
@@ -137,6 +146,14 @@ mod tests {
         assert_eq!(opts.bind_address, IpAddr::from([127, 0, 0, 1]));
         assert_eq!(opts.client_ca_file, Some("/d/pki/ca.crt".into()));
         assert_eq!(opts.etcd_prefix, "/registry");
+        assert_eq!(
+            opts.kubelet_client_certificate,
+            Some("/d/pki/apiserver-kubelet-client.crt".into())
+        );
+        assert_eq!(
+            opts.kubelet_preferred_address_types,
+            ["InternalIP", "ExternalIP", "Hostname"]
+        );
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! etcd/               etcd's data (unless --etcd-servers)
 //! etcd.log            etcd's output
 //! etcd-ports.json     the loopback ports etcd listens on, reused on restart
-//! pki/                ca.crt/.key, apiserver.crt/.key, admin.crt/.key
+//! pki/                ca.crt/.key, apiserver.crt/.key, admin.crt/.key,
+//!                     apiserver-kubelet-client.crt/.key
 //! admin.kubeconfig    kubectl's way in (cluster "ironkube", user "kubernetes-admin")
+//! node/               the node's containerd (config, sockets, images, CNI) and kubelet/
 //! ```
 
 mod apiserver;
 mod component;
 mod controller_manager;
 mod etcd;
+mod node;
 mod pki;
 mod scheduler;
 mod simnodes;
@@ -66,6 +69,26 @@ pub struct UpArgs {
     /// reporting the pods bound to them as Running without containers.
     #[arg(long, default_value_t = 0)]
     pub simulated_nodes: usize,
+    /// Run a real node on this machine (a private containerd and the kubelet): `auto` does
+    /// when running as root with containerd, runc and the CNI plugins installed.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub node: node::NodeMode,
+    /// The node's name (default: the machine's hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The node's pod CIDR (the CNI bridge's subnet).
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pub pod_cidr: String,
+    /// The Linux bridge the node's pods attach to.
+    #[arg(long, default_value = "cni0")]
+    pub cni_bridge: String,
+    /// Where the node images' OCI archives are (`hack/images/build.sh` writes them to
+    /// conformance/_out/images).
+    #[arg(long)]
+    pub images_dir: Option<PathBuf>,
+    /// The kubelet's HTTPS port.
+    #[arg(long)]
+    pub kubelet_port: Option<u16>,
     /// More kube-apiserver flags, after `--`.
     #[arg(last = true)]
     pub apiserver_args: Vec<String>,
@@ -98,6 +121,10 @@ impl Layout {
 
     fn pki(&self) -> PathBuf {
         self.root.join("pki")
+    }
+
+    fn node(&self) -> PathBuf {
+        self.root.join("node")
     }
 
     fn admin_kubeconfig(&self) -> PathBuf {
@@ -178,6 +205,8 @@ async fn bring_up(
         tls_private_key_file: certs.apiserver.key_path.clone(),
         client_ca_file: certs.ca.cert_path.clone(),
         cert_dir: layout.pki(),
+        kubelet_client_certificate: Some(certs.apiserver_kubelet_client.cert_path.clone()),
+        kubelet_client_key: Some(certs.apiserver_kubelet_client.key_path.clone()),
         extra_args: args.apiserver_args.clone(),
     };
     let bound = stack.start(apiserver::start(&apiserver)?, shutdown).await?;
@@ -188,6 +217,28 @@ async fn bring_up(
     stack.start(scheduler::start(&kubeconfig), shutdown).await?;
     if args.simulated_nodes > 0 {
         stack.start(simnodes::start(&kubeconfig, args.simulated_nodes), shutdown).await?;
+    }
+    let run_node = match (args.node, node::can_run()) {
+        (node::NodeMode::False, _) => false,
+        (node::NodeMode::True, Err(why)) => anyhow::bail!("--node=true, but this machine cannot run a node: {why}"),
+        (node::NodeMode::Auto, Err(why)) => {
+            tracing::info!(reason = %why, "not running a node");
+            false
+        }
+        (_, Ok(())) => true,
+    };
+    if run_node {
+        let config = node::NodeConfig {
+            dir: layout.node(),
+            name: args.node_name.clone(),
+            pod_cidr: args.pod_cidr.clone(),
+            bridge: args.cni_bridge.clone(),
+            images_dir: args.images_dir.clone(),
+            kubelet_port: args.kubelet_port,
+            client_ca_file: Some(certs.ca.cert_path.clone()),
+        };
+        let endpoint = stack.start(node::start_containerd(&config)?, shutdown).await?;
+        stack.start(node::start_kubelet(&config, &kubeconfig, endpoint), shutdown).await?;
     }
 
     Ok(kubeconfig)

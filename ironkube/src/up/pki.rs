@@ -8,13 +8,17 @@ use ironkube_apiserver::pki::{
     ServingNames, first_service_ip, local_hostname, write_kubeconfig,
 };
 
+/// The user the API server is to kubelets (kubeadm's apiserver-kubelet-client, no groups).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
 /// What `up` issues: the CA, the API server's serving certificate, the admin's client
-/// certificate (kubeadm's file names).
+/// certificate and the API server's client certificate for kubelets (kubeadm's file names).
 #[derive(Debug)]
 pub struct ClusterCerts {
     pub ca: CertKeyPair,
     pub apiserver: CertKeyPair,
     pub admin: CertKeyPair,
+    pub apiserver_kubelet_client: CertKeyPair,
 }
 
 /// Loads or creates the cluster's certificates in `dir`. The serving certificate names
@@ -39,10 +43,17 @@ pub fn ensure(
     );
     let apiserver = ca.load_or_issue_serving(dir, "apiserver", APISERVER_COMMON_NAME, &names)?;
     let admin = ca.load_or_issue_client(dir, "admin", &ClientIdentity::admin())?;
+    let kubelet_client = ClientIdentity {
+        user: KUBELET_CLIENT_USER.to_string(),
+        groups: Vec::new(),
+    };
+    let apiserver_kubelet_client =
+        ca.load_or_issue_client(dir, "apiserver-kubelet-client", &kubelet_client)?;
     Ok(ClusterCerts {
         ca: ca.files.clone(),
         apiserver,
         admin,
+        apiserver_kubelet_client,
     })
 }
 
@@ -103,7 +114,20 @@ mod tests {
         assert_eq!(first.ca.cert_pem, again.ca.cert_pem);
         assert_eq!(first.apiserver.cert_pem, again.apiserver.cert_pem);
         assert_eq!(first.admin.cert_pem, again.admin.cert_pem);
+        assert_eq!(
+            first.apiserver_kubelet_client.cert_pem,
+            again.apiserver_kubelet_client.cert_pem
+        );
         assert!(dir.path().join("ca.key").is_file());
         assert!(dir.path().join("apiserver.crt").is_file());
+        assert!(dir.path().join("apiserver-kubelet-client.key").is_file());
+        let der = rustls::pki_types::pem::PemObject::from_pem_slice(
+            first.apiserver_kubelet_client.cert_pem.as_bytes(),
+        )
+        .map(|d: rustls::pki_types::CertificateDer<'static>| d.to_vec())
+        .expect("pem");
+        let user = ironkube_apiserver::http::auth::UserInfo::from_certificate(&der).expect("CN");
+        assert_eq!(user.name, KUBELET_CLIENT_USER);
+        assert_eq!(user.groups, ["system:authenticated"]);
     }
 }

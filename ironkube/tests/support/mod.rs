@@ -274,6 +274,8 @@ impl Ironkube {
             .arg(format!("--data-dir={}", data_dir.display()))
             .arg(format!("--secure-port={secure_port}"))
             .arg("--bind-address=127.0.0.1")
+            // A node only where a test asks for one (it needs its own bridge and pod CIDR).
+            .args(if extra.iter().any(|a| a.starts_with("--node=") || *a == "--node") { None } else { Some("--node=false") })
             .args(extra)
             .env(
                 "RUST_LOG",

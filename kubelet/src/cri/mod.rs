@@ -7,6 +7,7 @@
 
 pub mod containerd;
 pub mod remote;
+pub mod streaming;
 
 use std::future::Future;
 

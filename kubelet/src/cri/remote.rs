@@ -17,7 +17,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The CRI clients of one runtime socket. Cloning is cheap (one shared HTTP/2 connection).
 #[derive(Clone)]
 pub struct RemoteRuntime {
-    runtime: RuntimeServiceClient<Channel>,
+    pub(super) runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
 }
 

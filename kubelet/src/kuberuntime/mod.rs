@@ -2,4 +2,5 @@
 //! asked for (upstream's kuberuntime manager), kept pure so each rule is a table test.
 
 pub mod container;
+pub mod linux;
 pub mod sandbox;

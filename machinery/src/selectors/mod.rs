@@ -2,7 +2,7 @@
 
 pub mod field;
 pub mod label;
-mod quote;
+pub mod quote;
 
 #[cfg(test)]
 mod golden;

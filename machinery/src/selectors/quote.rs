@@ -20,7 +20,7 @@ fn is_printable(c: char) -> bool {
 }
 
 /// Quotes `s` as Go's `strconv.Quote` does: `"a\"b"`, `"\t"`, `"\x01"`, `"\u00a0"`.
-pub(crate) fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
