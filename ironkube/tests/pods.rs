@@ -275,14 +275,46 @@ spec:
     assert_eq!(container_status(&b)["lastState"]["terminated"]["exitCode"], 137);
 
     // The cluster (and so the kubelet) restarts: the container keeps running, same status.
+    // A static pod manifest placed meanwhile is run, and mirrored to the API server.
     let before = container_status(&b).clone();
     drop(cluster);
+    let manifest = data.join("node/manifests/static-web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: static-web, namespace: kube-system}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: web, image: busybox:1.36, command: [sleep, '3600']}\n",
+    )
+    .expect("writing the static pod manifest");
     let cluster = up(&data, kubelet_port);
     let b = running(&cluster, "b");
     let after = container_status(&b);
     assert_eq!(after["containerID"], before["containerID"], "the same container runs");
     assert_eq!(after["restartCount"], before["restartCount"]);
     assert_eq!(after["state"], before["state"]);
+
+    let mirror_name = format!("static-web-{NODE}");
+    let mirror = eventually("the static pod's mirror Running", || {
+        let p = cluster.kubectl_json("1.33", &["get", "pod", "-n", "kube-system", &mirror_name])?;
+        if p["status"]["phase"] == "Running" { Ok(p) } else { Err(format!("{}", p["status"])) }
+    });
+    let annotations = &mirror["metadata"]["annotations"];
+    assert_eq!(annotations["kubernetes.io/config.source"], "file");
+    assert_eq!(annotations["kubernetes.io/config.mirror"], annotations["kubernetes.io/config.hash"]);
+    assert_eq!(mirror["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert!(mirror["spec"]["volumes"].is_null(), "no service account volume in a mirror pod: {}", mirror["spec"]);
+    let static_id = container_status(&mirror)["containerID"].clone();
+    // Deleting the mirror pod does not stop the static pod: the kubelet makes a new mirror.
+    cluster.kubectl_ok("1.33", &["delete", "pod", "-n", "kube-system", &mirror_name, "--wait=false"]);
+    eventually("a new mirror pod for the same container", || {
+        let p = cluster.kubectl_json("1.33", &["get", "pod", "-n", "kube-system", &mirror_name])?;
+        let same = container_status(&p)["containerID"] == static_id;
+        if p["metadata"]["uid"] != mirror["metadata"]["uid"] && same && p["status"]["phase"] == "Running" { Ok(()) } else { Err(format!("{}", p["metadata"])) }
+    });
+    // Removing the manifest stops the pod and removes the mirror.
+    std::fs::remove_file(&manifest).expect("removing the manifest");
+    eventually("the mirror pod is gone", || {
+        let out = cluster.kubectl("1.33", &["get", "pod", "-n", "kube-system", &mirror_name]);
+        if out.status.success() { Err("still there".into()) } else { Ok(()) }
+    });
 
     // Deletion completes within the grace period.
     let started = Instant::now();

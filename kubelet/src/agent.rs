@@ -42,6 +42,12 @@ pub struct Options {
     /// Where container logs go, one directory per pod (upstream's podLogsDir setting).
     #[arg(long, default_value = crate::kuberuntime::sandbox::POD_LOGS_DIR)]
     pub pod_logs_dir: PathBuf,
+    /// A directory of static pod manifests, run without the API server and mirrored to it.
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
+    /// How often the static pod manifests are read again.
+    #[arg(long, default_value = "20s", value_parser = ironkube_machinery::go_duration::parse)]
+    pub file_check_frequency: Duration,
     /// leaseDurationSeconds of the node Lease.
     #[arg(long, default_value_t = 40)]
     pub node_lease_duration_seconds: i32,
@@ -140,6 +146,8 @@ fn pod_workers(
         runtime_name: runtime_name.to_string(),
         memory_capacity: memory.map(|m| i64::try_from(m.value()).unwrap_or(i64::MAX)).unwrap_or(0),
         node_allocatable: facts.allocatable.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect(),
+        pod_manifest_path: opts.pod_manifest_path.clone(),
+        file_check_frequency: opts.file_check_frequency,
     };
     let runtime = std::sync::Arc::new(runtime);
     let (probes, channels) = crate::pods::prober::Prober::new(runtime.clone());

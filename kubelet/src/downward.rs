@@ -203,12 +203,6 @@ pub fn format_map(map: &BTreeMap<String, String>) -> String {
 /// Go's `%q` (strconv.Quote), shared with the API machinery.
 pub use ironkube_machinery::selectors::quote::go_quote;
 
-/// The format characters (Unicode category Cf) most likely to appear in a label or
-/// annotation, which Go does not print as they are.
-fn is_format_char(c: char) -> bool {
-    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

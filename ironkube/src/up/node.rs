@@ -1,7 +1,8 @@
 //! The node of `ironkube up`: a private containerd as a supervised child (its config,
 //! sockets, images and CNI network under `<data dir>/node`), the node's images imported
 //! into it (no registry can be reached: `hack/images/build.sh` builds them), and the kubelet
-//! in process, registering this machine as a Node and running its pods.
+//! in process, registering this machine as a Node and running its pods, and the static pods
+//! of `<data dir>/node/manifests`.
 //!
 //! Stopping the cluster stops containerd and the kubelet but not the pods' containers
 //! (their shims keep them running, as on any node whose kubelet restarts); the next
@@ -68,10 +69,25 @@ pub fn can_run() -> Result<(), String> {
     Ok(())
 }
 
-/// Imports the node images into containerd's `k8s.io` namespace.
+/// The archives to import: the node images, then every other `.tar` in the directory (the
+/// conformance images, when `conformance/images.sh` built them there).
+fn archives(images_dir: &Path) -> Vec<PathBuf> {
+    let mut others: Vec<PathBuf> = std::fs::read_dir(images_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tar"))
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| NODE_IMAGES.contains(&n)))
+        .collect();
+    others.sort();
+    NODE_IMAGES.iter().map(|n| images_dir.join(n)).chain(others).collect()
+}
+
+/// Imports the node images (and any other archive beside them) into containerd's `k8s.io`
+/// namespace.
 async fn import_images(socket: &Path, images_dir: &Path) -> anyhow::Result<()> {
-    for archive in NODE_IMAGES {
-        let path = images_dir.join(archive);
+    for path in archives(images_dir) {
         if !path.exists() {
             tracing::warn!(archive = %path.display(), "node image missing (run hack/images/build.sh pause busybox-1.36); pods using it cannot start");
             continue;
@@ -85,7 +101,7 @@ async fn import_images(socket: &Path, images_dir: &Path) -> anyhow::Result<()> {
             .await
             .context("running ctr")?;
         anyhow::ensure!(out.status.success(), "ctr images import {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-        tracing::info!(archive, "node image imported");
+        tracing::info!(archive = %path.display(), "image imported");
     }
     Ok(())
 }
@@ -166,7 +182,11 @@ pub fn start_kubelet(config: &NodeConfig, kubeconfig: &Path, endpoint: String) -
         format!("--container-runtime-endpoint={endpoint}"),
         format!("--pod-cidr={}", config.pod_cidr),
         format!("--root-dir={}", config.dir.join("kubelet").display()),
+        format!("--pod-manifest-path={}", config.dir.join("manifests").display()),
     ];
+    if let Err(e) = std::fs::create_dir_all(config.dir.join("manifests")) {
+        tracing::warn!(error = %e, "creating the static pod manifest directory failed");
+    }
     if let Some(name) = &config.name {
         args.push(format!("--hostname-override={name}"));
     }
@@ -195,4 +215,19 @@ pub fn start_kubelet(config: &NodeConfig, kubeconfig: &Path, endpoint: String) -
 struct KubeletCli {
     #[command(flatten)]
     options: ironkube_kubelet::agent::Options,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_images_first_then_the_other_archives_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        for name in ["nginx-1.15.tar", "busybox-1.36.tar", "agnhost-2.53.tar", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"").expect("write");
+        }
+        let names: Vec<String> = archives(dir.path()).iter().filter_map(|p| p.file_name()?.to_str().map(String::from)).collect();
+        assert_eq!(names, ["pause-3.10.tar", "busybox-1.36.tar", "agnhost-2.53.tar", "nginx-1.15.tar"]);
+    }
 }

@@ -10,6 +10,7 @@ pub mod etc_hosts;
 pub mod images;
 pub mod inspect;
 pub mod prober;
+pub mod static_pods;
 pub mod status;
 pub mod worker;
 
@@ -51,6 +52,9 @@ pub struct Config {
     pub runtime_name: String,
     pub memory_capacity: i64,
     pub node_allocatable: BTreeMap<String, Quantity>,
+    /// The static pod manifests (`--pod-manifest-path`), read every `file_check_frequency`.
+    pub pod_manifest_path: Option<PathBuf>,
+    pub file_check_frequency: Duration,
 }
 
 /// What every worker shares.
@@ -105,6 +109,13 @@ pub async fn run<R: Runtime + 'static>(shared: Arc<Shared<R>>, mut probes: probe
     let mut cleaning: HashSet<String> = HashSet::new();
     let mut tick = tokio::time::interval(RELIST);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Static pods: read once before anything else (their running containers are not
+    // orphans), then every file_check_frequency.
+    let mut manifests_seen: HashMap<PathBuf, String> = HashMap::new();
+    let mut static_pods: HashMap<String, Arc<Pod>> = HashMap::new();
+    let mut manifests_read = shared.config.pod_manifest_path.is_none();
+    let mut manifest_tick = tokio::time::interval(shared.config.file_check_frequency.max(Duration::from_secs(1)));
+    manifest_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let spawn = |uid: String, pod: Arc<Pod>, workers: &mut HashMap<String, WorkerHandle>| {
         let (tx, rx) = watch::channel(Some(pod));
@@ -120,7 +131,43 @@ pub async fn run<R: Runtime + 'static>(shared: Arc<Shared<R>>, mut probes: probe
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
+            _ = manifest_tick.tick(), if shared.config.pod_manifest_path.is_some() => {
+                let Some(dir) = shared.config.pod_manifest_path.as_deref() else { continue };
+                let read = static_pods::read_dir(dir, &shared.config.node_name, &manifests_seen);
+                manifests_seen = read.values().map(|(path, pod)| {
+                    let seen = pod.metadata.annotations.as_ref().and_then(|a| a.get(static_pods::CONFIG_SEEN)).cloned().unwrap_or_default();
+                    (path.clone(), seen)
+                }).collect();
+                for uid in static_pods.keys() {
+                    if !read.contains_key(uid) {
+                        info!(uid = %uid, "static pod manifest removed");
+                        if let Some(w) = workers.get(uid) {
+                            let _ = w.updates.send(None);
+                        }
+                    }
+                }
+                static_pods = read.into_iter().map(|(uid, (_, pod))| (uid, pod)).collect();
+                manifests_read = true;
+                for (uid, pod) in &static_pods {
+                    match workers.get(uid) {
+                        Some(w) => { w.updates.send_if_modified(|current| {
+                            if current.as_deref() == Some(pod.as_ref()) { false } else { *current = Some(pod.clone()); true }
+                        }); }
+                        None => {
+                            info!(pod = ?pod.metadata.name, uid = %uid, "static pod");
+                            spawn(uid.clone(), pod.clone(), &mut workers);
+                        }
+                    }
+                }
+            }
             event = events.next() => match event {
+                Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) if static_pods::is_mirror(&pod) => {
+                    // Mirror pods are the API server's copies of static pods: never run. One
+                    // being deleted is deleted for good; the static pod's worker makes a new one.
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        tokio::spawn(worker::delete_now(shared.client.clone(), pod));
+                    }
+                }
                 Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => {
                     let Some(uid) = pod.metadata.uid.clone() else { continue };
                     listed.insert(uid.clone());
@@ -139,7 +186,7 @@ pub async fn run<R: Runtime + 'static>(shared: Arc<Shared<R>>, mut probes: probe
                 Some(Ok(watcher::Event::InitDone)) => {
                     // Pods removed while the watch was down.
                     for (uid, w) in &workers {
-                        if !listed.contains(uid) {
+                        if !listed.contains(uid) && !static_pods.contains_key(uid) {
                             let _ = w.updates.send(None);
                         }
                     }
@@ -178,7 +225,7 @@ pub async fn run<R: Runtime + 'static>(shared: Arc<Shared<R>>, mut probes: probe
                             w.wake.notify_one();
                         }
                     // What the runtime runs for a pod the API server does not have.
-                    if synced && !workers.contains_key(uid) && cleaning.insert(uid.clone()) {
+                    if synced && manifests_read && !workers.contains_key(uid) && cleaning.insert(uid.clone()) {
                         info!(uid = %uid, "removing the containers of a pod this node no longer has");
                         let (shared, uid, done) = (shared.clone(), uid.clone(), done_tx.clone());
                         tokio::spawn(async move {

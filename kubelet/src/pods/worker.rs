@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::actions::{self, Actions};
 use super::inspect::{self, PodRuntime};
 use super::status::{self, Observed};
-use super::{Shared, etc_hosts};
+use super::{Shared, etc_hosts, static_pods};
 use crate::cri::{Runtime, api};
 use crate::events::{NORMAL, WARNING};
 use crate::kuberuntime::{container as kcontainer, linux, sandbox};
@@ -203,16 +203,72 @@ impl<R: Runtime + 'static> Shared<R> {
         status::build(pod, &observed)
     }
 
+    /// The mirror pod of a static pod, created when missing or stale (then it is also the
+    /// status the kubelet builds on).
+    async fn ensure_mirror(&self, pod: &Pod, state: &mut WorkerState) -> Option<Pod> {
+        let (name, namespace) = (pod.metadata.name.as_deref()?, pod.metadata.namespace.as_deref()?);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let hash = pod.metadata.uid.clone().unwrap_or_default();
+        let current = match api.get_opt(name).await {
+            Ok(current) => current,
+            Err(e) => {
+                warn!(pod = %full_name(pod), error = %e, "reading the mirror pod failed");
+                return None;
+            }
+        };
+        let up_to_date = |m: &Pod| {
+            m.metadata.deletion_timestamp.is_none()
+                && m.metadata.annotations.as_ref().and_then(|a| a.get(static_pods::CONFIG_MIRROR)) == Some(&hash)
+        };
+        if let Some(m) = current.as_ref() {
+            if up_to_date(m) {
+                if state.written_pod.is_none() {
+                    state.written_pod = Some(m.clone());
+                }
+                return current;
+            }
+            delete_now(self.client.clone(), m.clone()).await;
+        }
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client.clone());
+        let node = nodes.get_opt(&self.config.node_name).await.ok().flatten().unwrap_or_default();
+        match api.create(&kube::api::PostParams::default(), &static_pods::mirror(pod, &node)).await {
+            Ok(created) => {
+                info!(pod = %full_name(pod), "mirror pod created");
+                Some(created)
+            }
+            Err(e) => {
+                warn!(pod = %full_name(pod), error = %e, "creating the mirror pod failed");
+                None
+            }
+        }
+    }
+
     /// Writes the pod's status when it changed (a merge patch of pods/status, with the UID as
-    /// precondition).
+    /// precondition); a static pod's status goes to its mirror pod.
     async fn write_status(&self, pod: &Pod, rt: &PodRuntime, state: &mut WorkerState, terminal: bool) -> bool {
-        let status = self.build_status(pod, rt, state, terminal);
+        let target_uid = if static_pods::is_static(pod) {
+            match self.ensure_mirror(pod, state).await {
+                Some(mirror) => mirror.metadata.uid,
+                None => {
+                    state.next_wake = Some(Instant::now() + Duration::from_secs(2));
+                    return false;
+                }
+            }
+        } else {
+            pod.metadata.uid.clone()
+        };
+        let mut status = self.build_status(pod, rt, state, terminal);
+        if static_pods::is_static(pod) && !status.conditions.iter().flatten().any(|c| c.type_ == "PodScheduled") {
+            // Nothing schedules a static pod: the kubelet reports it scheduled.
+            let scheduled = k8s_openapi::api::core::v1::PodCondition { type_: "PodScheduled".into(), status: "True".into(), last_transition_time: status.start_time.clone(), ..Default::default() };
+            status.conditions.get_or_insert_with(Vec::new).push(scheduled);
+        }
         if freshest(pod, state).status.as_ref() == Some(&status) || state.last_written.as_ref() == Some(&status) {
             return true;
         }
         let (Some(name), Some(namespace)) = (pod.metadata.name.as_deref(), pod.metadata.namespace.as_deref()) else { return false };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let patch = json!({"metadata": {"uid": pod.metadata.uid}, "status": status});
+        let patch = json!({"metadata": {"uid": target_uid}, "status": status});
         match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(updated) => {
                 state.last_written = Some(status);
@@ -287,6 +343,14 @@ impl<R: Runtime + 'static> Shared<R> {
         let _ = std::fs::remove_dir_all(self.pod_dir(uid));
         if let Some(pod) = last {
             let _ = std::fs::remove_dir_all(sandbox::pod_logs_directory(&self.config.pod_logs_dir, pod));
+        }
+        if let Some(pod) = last.filter(|p| static_pods::is_static(p)) {
+            // The manifest is gone: so is the mirror pod.
+            let (name, namespace) = (pod.metadata.name.clone().unwrap_or_default(), pod.metadata.namespace.clone().unwrap_or_default());
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+            if let Ok(Some(mirror)) = api.get_opt(&name).await {
+                delete_now(self.client.clone(), mirror).await;
+            }
         }
         self.probes.remove_pod(uid);
         self.puller.forget(uid);
@@ -521,6 +585,19 @@ impl<R: Runtime + 'static> Shared<R> {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).ok()?;
         Some(api::Mount { container_path: path.into(), host_path: file.display().to_string(), ..Default::default() })
+    }
+}
+
+/// Deletes `pod` at once (grace 0, its UID as precondition): a mirror pod being deleted or
+/// replaced.
+pub async fn delete_now(client: kube::Client, pod: Pod) {
+    let (Some(name), Some(namespace)) = (pod.metadata.name.as_deref(), pod.metadata.namespace.as_deref()) else { return };
+    let api: Api<Pod> = Api::namespaced(client, namespace);
+    let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }), ..Default::default() };
+    match api.delete(name, &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+        Err(e) => warn!(pod = %name, error = %e, "deleting a mirror pod failed"),
     }
 }
 

@@ -2,8 +2,6 @@
 //! standard library in upstream's kubelet (durations, `%q` quoting, errno strings, gRPC
 //! status errors). These functions write them the same way, so the messages match.
 
-use std::fmt::Write as _;
-
 /// A whole number of seconds as Go's `time.Duration` prints it: `1s`, `1m30s`, `1h0m0s`.
 pub fn go_duration(seconds: i64) -> String {
     if seconds == 0 {
