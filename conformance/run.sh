@@ -205,8 +205,10 @@ case "$mode" in
     log "starting ironkube on 127.0.0.1:$port (data dir $work/cluster, log $work/cluster.log)"
     sim_flag=()
     [ "$sim_nodes" -gt 0 ] && sim_flag=(--simulated-nodes "$sim_nodes")
+    # As root, ironkube runs a real node (containerd + kubelet) with every image built under
+    # $out/images imported; its pods go with the cluster when the run ends.
     "$ironkube" up --data-dir "$work/cluster" --bind-address 127.0.0.1 --secure-port "$port" \
-      "${sim_flag[@]}" > "$work/cluster.log" 2>&1 &
+      --images-dir "$out/images" --stop-pods "${sim_flag[@]}" > "$work/cluster.log" 2>&1 &
     cluster_pid=$!
     wait_for_line "$work/cluster.log" 'ironkube is ready' 180 "$cluster_pid"
     kubeconfig="$work/cluster/admin.kubeconfig"

@@ -86,6 +86,10 @@ pub struct UpArgs {
     /// conformance/_out/images).
     #[arg(long)]
     pub images_dir: Option<PathBuf>,
+    /// When the cluster stops, stop and remove the node's pods too (by default their
+    /// containers keep running, and the next start finds them).
+    #[arg(long)]
+    pub stop_pods: bool,
     /// The kubelet's HTTPS port.
     #[arg(long)]
     pub kubelet_port: Option<u16>,
@@ -236,6 +240,7 @@ async fn bring_up(
             images_dir: args.images_dir.clone(),
             kubelet_port: args.kubelet_port,
             client_ca_file: Some(certs.ca.cert_path.clone()),
+            stop_pods: args.stop_pods,
         };
         let endpoint = stack.start(node::start_containerd(&config)?, shutdown).await?;
         stack.start(node::start_kubelet(&config, &kubeconfig, endpoint), shutdown).await?;

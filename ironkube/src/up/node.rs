@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub kubelet_port: Option<u16>,
     /// The cluster CA: the kubelet accepts client certificates it signed (the API server's).
     pub client_ca_file: Option<PathBuf>,
+    /// On stop, remove every pod's sandbox and volumes before containerd stops (else their
+    /// containers keep running for the next start).
+    pub stop_pods: bool,
 }
 
 fn on_path(tool: &str) -> bool {
@@ -138,7 +141,10 @@ pub fn start_containerd(config: &NodeConfig) -> anyhow::Result<Started<String>> 
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<anyhow::Result<String>>();
     let endpoint = containerd.endpoint();
     let images_dir = config.images_dir.clone();
-    let running = Running::spawn("containerd", STOP_GRACE, move |stop| async move {
+    let stop_pods = config.stop_pods.then(|| config.dir.join("kubelet").join("pods"));
+    // Removing every pod first takes longer than stopping containerd alone.
+    let grace = if config.stop_pods { STOP_GRACE * 12 } else { STOP_GRACE };
+    let running = Running::spawn("containerd", grace, move |stop| async move {
         let started = Instant::now();
         let mut ready_tx = Some(ready_tx);
         loop {
@@ -156,6 +162,9 @@ pub fn start_containerd(config: &NodeConfig) -> anyhow::Result<Started<String>> 
             }
             tokio::select! {
                 _ = stop.cancelled() => {
+                    if let Some(pods_dir) = &stop_pods {
+                        remove_all_pods(&endpoint, pods_dir).await;
+                    }
                     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()).and_then(rustix::process::Pid::from_raw) {
                         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
                     }
@@ -172,6 +181,26 @@ pub fn start_containerd(config: &NodeConfig) -> anyhow::Result<Started<String>> 
     });
     let ready = Box::pin(async move { ready_rx.await.map_err(|_| anyhow::anyhow!("containerd stopped before it was ready"))? });
     Ok(Started { running, ready })
+}
+
+/// Stops and removes every sandbox (so every container) and unmounts the pods' volumes.
+async fn remove_all_pods(endpoint: &str, pods_dir: &Path) {
+    use ironkube_kubelet::cri::Runtime as _;
+    tracing::info!("removing every pod of the node");
+    match ironkube_kubelet::cri::remote::RemoteRuntime::connect(endpoint).await {
+        Ok(cri) => {
+            for sandbox in cri.list_pod_sandboxes(None).await.unwrap_or_default() {
+                let _ = cri.stop_pod_sandbox(&sandbox.id).await;
+                if let Err(e) = cri.remove_pod_sandbox(&sandbox.id).await {
+                    tracing::warn!(sandbox = %sandbox.id, error = %e, "removing a sandbox failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "connecting to containerd to remove the pods failed"),
+    }
+    if let Err(e) = ironkube_kubelet::volumes::unmount_all(pods_dir).await {
+        tracing::warn!(error = %e, "unmounting the pods' volumes failed");
+    }
 }
 
 /// Starts the kubelet in process; ready once its Node is registered.
