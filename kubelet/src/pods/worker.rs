@@ -31,15 +31,6 @@ const MIN_GRACE_SECONDS: i64 = 2;
 /// A container's default grace period.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 
-/// What a sync left the pod as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Keep syncing.
-    Running,
-    /// Stopped for good (completed, or deleted and confirmed).
-    Terminated,
-}
-
 /// What a worker remembers between syncs.
 #[derive(Debug, Default)]
 pub struct WorkerState {
@@ -133,15 +124,14 @@ impl<R: Runtime + 'static> Shared<R> {
         let kills = rt.containers.iter().filter(|c| c.running()).map(|c| self.kill_container(pod, &c.status.name, &c.id, None, grace));
         futures::future::join_all(kills).await;
         for s in rt.sandboxes.iter().filter(|s| s.ready) {
-            if let Err(e) = self.runtime.stop_pod_sandbox(&s.id).await
-                && !e.is_not_found() {
-                    warn!(pod = %full_name(pod), sandbox = %s.id, error = %e, "stopping a sandbox failed");
-                }
+            if let Err(e) = self.runtime.stop_pod_sandbox(&s.id).await && !e.is_not_found() {
+                warn!(pod = %full_name(pod), sandbox = %s.id, error = %e, "stopping a sandbox failed");
+            }
         }
     }
 
     /// One sync of a pod the API server has.
-    pub async fn sync(&self, pod: &Pod, state: &mut WorkerState) -> Outcome {
+    pub async fn sync(&self, pod: &Pod, state: &mut WorkerState) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         state.next_wake = None;
         let rt = match self.inspect(&uid).await {
@@ -149,7 +139,7 @@ impl<R: Runtime + 'static> Shared<R> {
             Err(e) => {
                 warn!(pod = %full_name(pod), error = %e, "reading the pod from the runtime failed");
                 state.next_wake = Some(Instant::now() + Duration::from_secs(1));
-                return Outcome::Running;
+                return;
             }
         };
 
@@ -157,13 +147,7 @@ impl<R: Runtime + 'static> Shared<R> {
             return self.terminate(pod, rt, state).await;
         }
         if state.completed || matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
-            if rt.sandboxes.iter().any(|s| s.ready) || rt.containers.iter().any(|c| c.running()) {
-                self.kill_pod(pod, &rt, grace_seconds(pod)).await;
-            }
-            state.completed = true;
-            let rt = self.inspect(&uid).await.unwrap_or(rt);
-            self.write_status(pod, &rt, state, true).await;
-            return Outcome::Terminated;
+            return self.complete(pod, rt, state).await;
         }
 
         let kill_requests = self.probes.take_kill_requests(&uid);
@@ -171,23 +155,28 @@ impl<R: Runtime + 'static> Shared<R> {
         debug!(pod = %full_name(pod), actions = ?planned, "sync");
         self.execute(pod, &rt, planned, state).await;
 
-        let rt = match self.inspect(&uid).await {
-            Ok(rt) => rt,
-            Err(_) => rt,
-        };
+        let rt = self.inspect(&uid).await.unwrap_or(rt);
         let status = self.build_status(pod, &rt, state, false);
         if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
             info!(pod = %full_name(pod), phase = ?status.phase, "pod completed; stopping its sandbox");
-            self.kill_pod(pod, &rt, grace_seconds(pod)).await;
-            state.completed = true;
-            let rt = self.inspect(&uid).await.unwrap_or(rt);
-            self.write_status(pod, &rt, state, true).await;
-            return Outcome::Terminated;
+            return self.complete(pod, rt, state).await;
         }
-        self.write_status(pod, &rt, state, false).await;
         let statuses: Vec<_> = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten()).cloned().collect();
         self.probes.sync_pod(pod, &statuses, status.pod_ip.as_deref());
-        Outcome::Running
+        self.write_status(pod, status, state).await;
+    }
+
+    /// A pod that will not run again (it completed): its sandbox stopped, its containers
+    /// kept for their logs, its terminal status written.
+    async fn complete(&self, pod: &Pod, rt: PodRuntime, state: &mut WorkerState) {
+        if rt.sandboxes.iter().any(|s| s.ready) || rt.containers.iter().any(|c| c.running()) {
+            self.kill_pod(pod, &rt, grace_seconds(pod)).await;
+        }
+        state.completed = true;
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let rt = self.inspect(&uid).await.unwrap_or(rt);
+        let status = self.build_status(pod, &rt, state, true);
+        self.write_status(pod, status, state).await;
     }
 
     fn build_status(&self, pod: &Pod, rt: &PodRuntime, state: &WorkerState, terminal: bool) -> PodStatus {
@@ -245,7 +234,7 @@ impl<R: Runtime + 'static> Shared<R> {
 
     /// Writes the pod's status when it changed (a merge patch of pods/status, with the UID as
     /// precondition); a static pod's status goes to its mirror pod.
-    async fn write_status(&self, pod: &Pod, rt: &PodRuntime, state: &mut WorkerState, terminal: bool) -> bool {
+    async fn write_status(&self, pod: &Pod, mut status: PodStatus, state: &mut WorkerState) -> bool {
         let target_uid = if static_pods::is_static(pod) {
             match self.ensure_mirror(pod, state).await {
                 Some(mirror) => mirror.metadata.uid,
@@ -257,7 +246,6 @@ impl<R: Runtime + 'static> Shared<R> {
         } else {
             pod.metadata.uid.clone()
         };
-        let mut status = self.build_status(pod, rt, state, terminal);
         if static_pods::is_static(pod) && !status.conditions.iter().flatten().any(|c| c.type_ == "PodScheduled") {
             // Nothing schedules a static pod: the kubelet reports it scheduled.
             let scheduled = k8s_openapi::api::core::v1::PodCondition { type_: "PodScheduled".into(), status: "True".into(), last_transition_time: status.start_time.clone(), ..Default::default() };
@@ -284,7 +272,7 @@ impl<R: Runtime + 'static> Shared<R> {
     }
 
     /// Stops a pod being deleted, writes its final status and confirms the deletion.
-    async fn terminate(&self, pod: &Pod, rt: PodRuntime, state: &mut WorkerState) -> Outcome {
+    async fn terminate(&self, pod: &Pod, rt: PodRuntime, state: &mut WorkerState) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         if rt.sandboxes.iter().any(|s| s.ready) || rt.containers.iter().any(|c| c.running()) {
             info!(pod = %full_name(pod), grace = grace_seconds(pod), "stopping a pod being deleted");
@@ -292,24 +280,21 @@ impl<R: Runtime + 'static> Shared<R> {
         }
         self.probes.remove_pod(&uid);
         let rt = self.inspect(&uid).await.unwrap_or(rt);
-        if !self.write_status(pod, &rt, state, true).await {
-            return Outcome::Running;
+        let status = self.build_status(pod, &rt, state, true);
+        if !self.write_status(pod, status, state).await || state.deletion_confirmed {
+            return;
         }
-        if !state.deletion_confirmed {
-            let (Some(name), Some(namespace)) = (pod.metadata.name.as_deref(), pod.metadata.namespace.as_deref()) else { return Outcome::Terminated };
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-            let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: Some(uid), resource_version: None }), ..Default::default() };
-            match api.delete(name, &params).await {
-                Ok(_) => state.deletion_confirmed = true,
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => state.deletion_confirmed = true,
-                Err(e) => {
-                    warn!(pod = %full_name(pod), error = %e, "confirming the deletion failed");
-                    state.next_wake = Some(Instant::now() + Duration::from_secs(1));
-                    return Outcome::Running;
-                }
+        let (Some(name), Some(namespace)) = (pod.metadata.name.as_deref(), pod.metadata.namespace.as_deref()) else { return };
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: Some(uid), resource_version: None }), ..Default::default() };
+        match api.delete(name, &params).await {
+            Ok(_) => state.deletion_confirmed = true,
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => state.deletion_confirmed = true,
+            Err(e) => {
+                warn!(pod = %full_name(pod), error = %e, "confirming the deletion failed");
+                state.next_wake = Some(Instant::now() + Duration::from_secs(1));
             }
         }
-        Outcome::Terminated
     }
 
     /// Removes what is left of a pod the API server no longer has: containers, sandboxes,
@@ -332,10 +317,9 @@ impl<R: Runtime + 'static> Shared<R> {
         }
         for s in &rt.sandboxes {
             let _ = self.runtime.stop_pod_sandbox(&s.id).await;
-            if let Err(e) = self.runtime.remove_pod_sandbox(&s.id).await
-                && !e.is_not_found() {
-                    warn!(uid, sandbox = %s.id, error = %e, "removing a sandbox failed");
-                }
+            if let Err(e) = self.runtime.remove_pod_sandbox(&s.id).await && !e.is_not_found() {
+                warn!(uid, sandbox = %s.id, error = %e, "removing a sandbox failed");
+            }
         }
         if let Err(e) = crate::volumes::tear_down(&self.config.root_dir.join("pods"), uid).await {
             warn!(uid, error = %e, "tearing down volumes failed");
@@ -406,10 +390,9 @@ impl<R: Runtime + 'static> Shared<R> {
                 }
                 match self.runtime.run_pod_sandbox(sandbox_config.clone()).await {
                     Ok(id) => {
-                        if let Ok(status) = self.runtime.pod_sandbox_status(&id).await
-                            && let Some(net) = status.network {
-                                ctx.pod_ips = std::iter::once(net.ip).chain(net.additional_ips.into_iter().map(|i| i.ip)).filter(|ip| !ip.is_empty()).collect();
-                            }
+                        if let Ok(status) = self.runtime.pod_sandbox_status(&id).await && let Some(net) = status.network {
+                            ctx.pod_ips = std::iter::once(net.ip).chain(net.additional_ips.into_iter().map(|i| i.ip)).filter(|ip| !ip.is_empty()).collect();
+                        }
                         id
                     }
                     Err(e) => {
@@ -518,10 +501,9 @@ impl<R: Runtime + 'static> Shared<R> {
                 return;
             }
         };
-        if let Some(hosts) = start.hosts_mount
-            && !mounts.iter().any(|m| m.container_path == etc_hosts::ETC_HOSTS) {
-                mounts.push(hosts.clone());
-            }
+        if let Some(hosts) = start.hosts_mount && !mounts.iter().any(|m| m.container_path == etc_hosts::ETC_HOSTS) {
+            mounts.push(hosts.clone());
+        }
         if let Some(mount) = self.termination_log(&uid, container) {
             mounts.push(mount);
         }
@@ -636,7 +618,7 @@ pub async fn run<R: Runtime + 'static>(
         match current {
             Some(pod) => {
                 let span = tracing::info_span!("sync_pod", pod = %full_name(&pod));
-                let _ = tracing::Instrument::instrument(shared.sync(&pod, &mut state), span).await;
+                tracing::Instrument::instrument(shared.sync(&pod, &mut state), span).await;
                 last = Some(pod);
             }
             None => {
