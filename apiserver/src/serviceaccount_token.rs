@@ -89,9 +89,21 @@ impl TokenSigner {
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())))
     }
 
-    /// The claims of a service account token: bound to `bound` (kind, name, uid) if given.
+    /// The claims of a service account token: bound to `bound` (kind, name, uid) if given,
+    /// and, for a pod on a node, naming that node (`node`: name, uid) as upstream's
+    /// ServiceAccountTokenPodNodeInfo does.
     #[allow(clippy::too_many_arguments)]
-    pub fn claims(&self, namespace: &str, name: &str, uid: &str, audiences: &[String], now: i64, expiration_seconds: i64, bound: Option<(&str, &str, &str)>) -> Value {
+    pub fn claims(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        audiences: &[String],
+        now: i64,
+        expiration_seconds: i64,
+        bound: Option<(&str, &str, &str)>,
+        node: Option<(&str, &str)>,
+    ) -> Value {
         let mut k8s = json!({"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}});
         if let Some((kind, bname, buid)) = bound {
             let key = match kind {
@@ -101,6 +113,9 @@ impl TokenSigner {
                 _ => "object",
             };
             k8s[key] = json!({"name": bname, "uid": buid});
+        }
+        if let Some((node_name, node_uid)) = node {
+            k8s["node"] = json!({"name": node_name, "uid": node_uid});
         }
         json!({
             "aud": audiences,
@@ -114,6 +129,33 @@ impl TokenSigner {
         })
     }
 
+}
+
+impl TokenIdentity {
+    /// The user's extra of a token's claims, as upstream's TokenReview reports it: the
+    /// credential ID (`JTI=<jti>`), and the pod and node the token is bound to.
+    pub fn extra(&self) -> serde_json::Map<String, Value> {
+        let mut extra = serde_json::Map::new();
+        extra.insert("authentication.kubernetes.io/credential-id".into(), json!([format!("JTI={}", self.jti)]));
+        let k8s = &self.claims["kubernetes.io"];
+        for (key, claim) in [("pod", "pod"), ("node", "node")] {
+            for field in ["name", "uid"] {
+                if let Some(v) = k8s[claim][field].as_str() {
+                    extra.insert(format!("authentication.kubernetes.io/{key}-{field}"), json!([v]));
+                }
+            }
+        }
+        extra
+    }
+
+    /// The pod (name, uid) the token is bound to, if any.
+    pub fn bound_pod(&self) -> Option<(&str, &str)> {
+        let pod = &self.claims["kubernetes.io"]["pod"];
+        Some((pod["name"].as_str()?, pod["uid"].as_str()?))
+    }
+}
+
+impl TokenSigner {
     /// Checks signature, issuer, times and audiences (`wanted` empty: the issuer's own).
     pub fn verify(&self, token: &str, wanted: &[String], now: i64) -> Result<TokenIdentity, String> {
         let parts: Vec<&str> = token.split('.').collect();
@@ -167,11 +209,16 @@ mod tests {
         let signer = TokenSigner::load_or_create(&dir.path().join("sa.key"), "https://kubernetes.default.svc.cluster.local").expect("signer");
         let again = TokenSigner::load_or_create(&dir.path().join("sa.key"), "https://kubernetes.default.svc.cluster.local").expect("reloaded");
         assert_eq!(signer.kid, again.kid, "the key is kept");
-        let claims = signer.claims("ns", "sa", "u1", &["https://kubernetes.default.svc.cluster.local".into()], 1000, 3600, None);
+        let claims = signer.claims("ns", "sa", "u1", &["https://kubernetes.default.svc.cluster.local".into()], 1000, 3600, Some(("Pod", "p", "pu")), Some(("n1", "nu")));
         let token = signer.sign(&claims).expect("signed");
         let id = again.verify(&token, &[], 2000).expect("valid");
         assert_eq!(id.username(), "system:serviceaccount:ns:sa");
         assert_eq!(id.uid, "u1");
+        let extra = id.extra();
+        for (key, want) in [("credential-id", format!("JTI={}", id.jti)), ("pod-name", "p".into()), ("pod-uid", "pu".into()), ("node-name", "n1".into()), ("node-uid", "nu".into())] {
+            assert_eq!(extra[&format!("authentication.kubernetes.io/{key}")], json!([want]), "{key}");
+        }
+        assert_eq!(id.bound_pod(), Some(("p", "pu")));
         assert!(signer.verify(&token, &[], 5000).expect_err("expired").contains("expired"));
         assert!(signer.verify(&token, &["other".into()], 2000).is_err());
         let mut forged = token.clone();

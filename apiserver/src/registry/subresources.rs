@@ -169,7 +169,8 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
         ("token", Verb::Create) if info.plural == "serviceaccounts" => {
             let request = json_body(req).await?;
             let sa = store.get(ns, &name, None).await?;
-            Ok(respond(201, &token_request(state, &sa, request)?, output, &[]))
+            let node = bound_pod_node(state, ns, &request).await?;
+            Ok(respond(201, &token_request(state, &sa, request, node)?, output, &[]))
         }
         ("finalize" | "approval" | "ephemeralcontainers", Verb::Patch) => {
             let path: &'static [&'static str] = match sub {
@@ -233,8 +234,33 @@ async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts
     Ok(())
 }
 
+/// For a token bound to a pod: the pod must exist with that UID, and the node it runs on
+/// (name, uid) goes into the token, as upstream's TokenRequest does.
+async fn bound_pod_node(state: &AppState, ns: Option<&str>, request: &Value) -> Result<Option<(String, String)>, ApiError> {
+    let bound = &request["spec"]["boundObjectRef"];
+    if bound["kind"].as_str() != Some("Pod") {
+        return Ok(None);
+    }
+    let (name, uid) = (bound["name"].as_str().unwrap_or(""), bound["uid"].as_str().unwrap_or(""));
+    let Some(pods) = state.registry.store("", "v1", "pods") else { return Ok(None) };
+    let pod = pods.get(ns, name, None).await?;
+    if !uid.is_empty() && pod["metadata"]["uid"].as_str() != Some(uid) {
+        return Err(ApiError::conflict(
+            &pods.group_resource(),
+            name,
+            &format!("the UID in the bound object reference ({uid}) does not match the UID in record. The object might have been deleted and then recreated"),
+        ));
+    }
+    let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else { return Ok(None) };
+    let Some(nodes) = state.registry.store("", "v1", "nodes") else { return Ok(None) };
+    match nodes.get(None, node_name, None).await {
+        Ok(node) => Ok(Some((node_name.to_string(), node["metadata"]["uid"].as_str().unwrap_or("").to_string()))),
+        Err(_) => Ok(None),
+    }
+}
+
 /// `serviceaccounts/token`: a signed token for the account (TokenRequest).
-fn token_request(state: &AppState, sa: &Value, mut request: Value) -> Result<Value, ApiError> {
+fn token_request(state: &AppState, sa: &Value, mut request: Value, node: Option<(String, String)>) -> Result<Value, ApiError> {
     let name = sa["metadata"]["name"].as_str().unwrap_or("").to_string();
     let ns = sa["metadata"]["namespace"].as_str().unwrap_or("").to_string();
     if request.get("spec").is_none_or(|s| !s.is_object()) {
@@ -257,7 +283,7 @@ fn token_request(state: &AppState, sa: &Value, mut request: Value) -> Result<Val
     let bound = &request["spec"]["boundObjectRef"];
     let bound_ref = bound["kind"].as_str().map(|k| (k, bound["name"].as_str().unwrap_or(""), bound["uid"].as_str().unwrap_or("")));
     let now = jiff::Timestamp::now();
-    let claims = state.tokens.claims(&ns, &name, sa["metadata"]["uid"].as_str().unwrap_or(""), &audiences, now.as_second(), seconds, bound_ref);
+    let claims = state.tokens.claims(&ns, &name, sa["metadata"]["uid"].as_str().unwrap_or(""), &audiences, now.as_second(), seconds, bound_ref, node.as_ref().map(|(n, u)| (n.as_str(), u.as_str())));
     let token = state.tokens.sign(&claims).map_err(ApiError::internal)?;
     let expires = jiff::Timestamp::from_second(now.as_second() + seconds).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
     request["apiVersion"] = json!("authentication.k8s.io/v1");
@@ -293,13 +319,23 @@ async fn token_review(state: &AppState, review: &Value) -> Value {
         Some(sa) if sa["metadata"]["uid"].as_str() == Some(id.uid.as_str()) => {}
         _ => return fail(&format!("[invalid bearer token, service account {}/{} has been deleted]", id.namespace, id.name)),
     }
+    // A pod-bound token dies with its pod.
+    if let Some((pod_name, pod_uid)) = id.bound_pod() {
+        let pod = match state.registry.store("", "v1", "pods") {
+            Some(pods) => pods.get(Some(&id.namespace), pod_name, None).await.ok(),
+            None => None,
+        };
+        if pod.is_none_or(|p| p["metadata"]["uid"].as_str() != Some(pod_uid)) {
+            return fail("[invalid bearer token, service account token has been invalidated]");
+        }
+    }
     json!({
         "authenticated": true,
         "user": {
             "username": id.username(),
             "uid": id.uid,
             "groups": id.groups(),
-            "extra": {"authentication.kubernetes.io/credential-id": [format!("JTI={}", id.jti)]},
+            "extra": id.extra(),
         },
         "audiences": id.audiences,
     })
