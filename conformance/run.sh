@@ -136,10 +136,16 @@ if [ -n "$smoke" ] || [ -n "$buckets" ]; then
   # Only names that are in the binary's list (a stale buckets.tsv must not select nothing).
   grep -Fxf "$list" "$selected" > "$selected.tmp" || true
   mv "$selected.tmp" "$selected"
+  # --skip still applies: drop the selected names it matches (the focus lists names).
+  if [ -n "$skip" ]; then
+    grep -Ev -- "$skip" "$selected" > "$selected.tmp" || true
+    mv "$selected.tmp" "$selected"
+  fi
   focus="$(python3 "$here/report.py" focus --names "$selected")"
+  skipped_by="${skip:+ (less those matching --skip '$skip')}"
   skip=''
   if [ -n "$buckets" ]; then
-    selection="buckets $buckets of conformance/buckets.tsv: $(wc -l < "$selected") tests"
+    selection="buckets $buckets of conformance/buckets.tsv$skipped_by: $(wc -l < "$selected") tests"
   else
     selection="smoke: the $(wc -l < "$selected") sig-api-machinery tests of bucket (a) in conformance/buckets.tsv"
   fi
