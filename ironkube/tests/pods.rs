@@ -262,6 +262,36 @@ spec:
         if now == "bonjour" { Ok(()) } else { Err(now) }
     });
 
+    // activeDeadlineSeconds: the kubelet ends the pod as Failed/DeadlineExceeded.
+    let manifest = dir.path().join("deadline.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: deadline}\nspec:\n  activeDeadlineSeconds: 3\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: busybox:1.36, command: [sleep, '3600']}\n",
+    )
+    .expect("writing the manifest");
+    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    let ended = eventually("deadline ends Failed", || {
+        let p = pod(&cluster, "deadline")?;
+        if p["status"]["phase"] == "Failed" { Ok(p) } else { Err(format!("{}", p["status"])) }
+    });
+    assert_eq!(ended["status"]["reason"], "DeadlineExceeded");
+    assert_eq!(ended["status"]["message"], "Pod was active on the node longer than the specified deadline");
+
+    // fsGroup: a non-root container reads a 0440 secret file through the volume's group.
+    cluster.kubectl_ok("1.33", &["create", "secret", "generic", "sec", "--from-literal=data-1=value-1"]);
+    let manifest = dir.path().join("fsgroup.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: fsgroup}\nspec:\n  restartPolicy: Never\n  securityContext: {runAsUser: 1000, fsGroup: 1001}\n  containers:\n  - {name: c, image: busybox:1.36, command: [cat, /s/data-1], volumeMounts: [{name: s, mountPath: /s}]}\n  volumes: [{name: s, secret: {secretName: sec, defaultMode: 0440}}]\n",
+    )
+    .expect("writing the manifest");
+    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    eventually("fsgroup Succeeded", || {
+        let p = pod(&cluster, "fsgroup")?;
+        if p["status"]["phase"] == "Succeeded" { Ok(()) } else { Err(format!("{}", p["status"])) }
+    });
+    assert_eq!(cluster.kubectl_ok("1.33", &["logs", "fsgroup"]), "value-1");
+
     // Killing the container's process: noticed and restarted.
     let id = container_status(&b)["containerID"].as_str().unwrap_or("").trim_start_matches("containerd://").to_string();
     let pid = task_pid(&data, &id).expect("the container's task");

@@ -47,6 +47,8 @@ pub struct WorkerState {
     pub deletion_confirmed: bool,
     /// When the worker should sync again without being asked (a back-off ending).
     pub next_wake: Option<Instant>,
+    /// Why the kubelet ended the pod, when it did (reason, message of the status).
+    pub ended: Option<(String, String)>,
 }
 
 fn full_name(pod: &Pod) -> String {
@@ -60,6 +62,14 @@ fn grace_seconds(pod: &Pod) -> i64 {
         .deletion_grace_period_seconds
         .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
         .unwrap_or(DEFAULT_GRACE_SECONDS)
+}
+
+/// When the pod's activeDeadlineSeconds, counted from its start time, runs out.
+fn active_deadline(pod: &Pod, state: &WorkerState) -> Option<jiff::Timestamp> {
+    let seconds = pod.spec.as_ref()?.active_deadline_seconds?;
+    let fresh = freshest(pod, state);
+    let start = fresh.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0).unwrap_or_else(jiff::Timestamp::now);
+    start.checked_add(jiff::SignedDuration::from_secs(seconds)).ok()
 }
 
 fn resource_version(pod: &Pod) -> u64 {
@@ -149,6 +159,16 @@ impl<R: Runtime + 'static> Shared<R> {
         if state.completed || matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
             return self.complete(pod, rt, state).await;
         }
+        if let Some(deadline) = active_deadline(pod, state) {
+            if deadline <= jiff::Timestamp::now() {
+                let message = "Pod was active on the node longer than the specified deadline";
+                self.recorder.event(pod, None, NORMAL, "DeadlineExceeded", message.into());
+                state.ended = Some(("DeadlineExceeded".into(), message.into()));
+                return self.complete(pod, rt, state).await;
+            }
+            let left = Duration::try_from(deadline.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+            Self::wake_at(state, Instant::now() + left);
+        }
 
         let kill_requests = self.probes.take_kill_requests(&uid);
         let planned = actions::compute(pod, &rt, &kill_requests);
@@ -175,7 +195,12 @@ impl<R: Runtime + 'static> Shared<R> {
         state.completed = true;
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let rt = self.inspect(&uid).await.unwrap_or(rt);
-        let status = self.build_status(pod, &rt, state, true);
+        let mut status = self.build_status(pod, &rt, state, true);
+        if let Some((reason, message)) = state.ended.clone() {
+            status.phase = Some("Failed".into());
+            status.reason = Some(reason);
+            status.message = Some(message);
+        }
         self.write_status(pod, status, state).await;
     }
 
@@ -211,8 +236,10 @@ impl<R: Runtime + 'static> Shared<R> {
         };
         if let Some(m) = current.as_ref() {
             if up_to_date(m) {
-                if state.written_pod.is_none() {
+                // A mirror the kubelet has not written to yet (first sync, or made anew).
+                if state.written_pod.as_ref().map(|w| &w.metadata.uid) != Some(&m.metadata.uid) {
                     state.written_pod = Some(m.clone());
+                    state.last_written = None;
                 }
                 return current;
             }
@@ -223,6 +250,8 @@ impl<R: Runtime + 'static> Shared<R> {
         match api.create(&kube::api::PostParams::default(), &static_pods::mirror(pod, &node)).await {
             Ok(created) => {
                 info!(pod = %full_name(pod), "mirror pod created");
+                state.written_pod = Some(created.clone());
+                state.last_written = None;
                 Some(created)
             }
             Err(e) => {

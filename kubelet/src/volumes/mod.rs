@@ -15,6 +15,7 @@
 //! through [`Sources`]; [`ApiSources`] is the real one.
 
 pub mod atomic_writer;
+pub mod ownership;
 mod config_map;
 mod downward_api;
 mod empty_dir;
@@ -463,6 +464,10 @@ async fn set_up_volume(
     if let Some(payload) = payload {
         make_nested_mountpoints(&volume.name, &dir, pod)?;
         write(&dir, &payload, pod, &volume.name)?;
+    }
+    if let Some(gid) = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|sc| sc.fs_group) {
+        let gid = u32::try_from(gid).map_err(|_| Error::Io { op: "chown", path: dir.clone(), source: io::Error::other(format!("fsGroup {gid} out of range")) })?;
+        ownership::set(&dir, gid, plugin.read_only()).map_err(Error::io("chown", &dir))?;
     }
     Ok(MountedVolume { plugin, path: dir })
 }
