@@ -154,6 +154,13 @@ fn pods_run_restart_and_stop_on_a_real_node() {
         assert_eq!(cluster.kubectl_ok(version, &["exec", "b", "--", "cat", "/etc/hostname"]), "b\n");
     }
 
+    // Without a cluster DNS, dnsPolicy ClusterFirst falls back to the node's resolvers.
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = cluster.kubectl_ok("1.33", &["exec", "b", "--", "cat", "/etc/resolv.conf"]);
+    for server in host_resolv.lines().filter(|l| l.starts_with("nameserver")) {
+        assert!(resolv.contains(server), "{server:?} missing from the pod's resolv.conf:\n{resolv}");
+    }
+
     // A crashing container is restarted, then backs off.
     cluster.kubectl_ok("1.33", &["run", "crash", "--image=busybox:1.36", "--", "sh", "-c", "echo dying; exit 3"]);
     let crash = eventually("crash shows CrashLoopBackOff with restarts", || {

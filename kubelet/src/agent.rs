@@ -39,6 +39,12 @@ pub struct Options {
     /// The cluster's DNS domain: pods' search domains and FQDNs end with it.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// The cluster DNS servers pods with dnsPolicy ClusterFirst use (none: the node's).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<String>,
+    /// The resolver configuration pods with dnsPolicy Default inherit.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// Where container logs go, one directory per pod (upstream's podLogsDir setting).
     #[arg(long, default_value = crate::kuberuntime::sandbox::POD_LOGS_DIR)]
     pub pod_logs_dir: PathBuf,
@@ -147,6 +153,8 @@ fn pod_workers(
         memory_capacity: memory.map(|m| i64::try_from(m.value()).unwrap_or(i64::MAX)).unwrap_or(0),
         node_allocatable: facts.allocatable.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect(),
         pod_manifest_path: opts.pod_manifest_path.clone(),
+        cluster_dns: opts.cluster_dns.clone(),
+        host_resolv: crate::kuberuntime::dns::ResolvConf::parse(&std::fs::read_to_string(&opts.resolv_conf).unwrap_or_default()),
         file_check_frequency: opts.file_check_frequency,
     };
     let runtime = std::sync::Arc::new(runtime);

@@ -2,5 +2,6 @@
 //! asked for (upstream's kuberuntime manager), kept pure so each rule is a table test.
 
 pub mod container;
+pub mod dns;
 pub mod linux;
 pub mod sandbox;

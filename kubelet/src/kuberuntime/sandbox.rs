@@ -3,9 +3,7 @@
 //! annotations, hostname, log directory, port mappings, Linux security context and
 //! namespaces, sysctls).
 //!
-//! Not yet: the DNS config (without one containerd copies the host's resolv.conf, which is
-//! what upstream does for `dnsPolicy: Default` and for ClusterFirst when no cluster DNS is
-//! configured) and the pod's cgroup parent (no pod-level cgroups yet).
+//! Not yet: the pod's cgroup parent (no pod-level cgroups yet).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,6 +47,10 @@ pub struct NodeContext<'a> {
     pub cluster_domain: &'a str,
     /// The root of pod log directories ([`POD_LOGS_DIR`] by default).
     pub pod_logs_dir: &'a Path,
+    /// The kubelet's --cluster-dns servers (none: pods get the node's resolvers).
+    pub cluster_dns: &'a [String],
+    /// The node's resolv.conf.
+    pub host_resolv: &'a super::dns::ResolvConf,
 }
 
 fn is_dns1123_label(s: &str) -> bool {
@@ -236,6 +238,7 @@ pub fn config(pod: &Pod, attempt: u32, node: &NodeContext<'_>) -> Result<api::Po
         log_directory: pod_logs_directory(node.pod_logs_dir, pod),
         port_mappings: spec.into_iter().flat_map(|s| s.containers.iter()).flat_map(port_mappings).collect(),
         linux: Some(linux_config(pod)?),
+        dns_config: super::dns::config(pod, &super::dns::ClusterDns { servers: node.cluster_dns, domain: node.cluster_domain, host: node.host_resolv }),
         ..Default::default()
     };
     if spec.and_then(|s| s.host_network) != Some(true) {
@@ -257,7 +260,8 @@ mod tests {
     }
 
     fn node() -> NodeContext<'static> {
-        NodeContext { cluster_domain: "cluster.local", pod_logs_dir: Path::new(POD_LOGS_DIR) }
+        static HOST: std::sync::LazyLock<super::super::dns::ResolvConf> = std::sync::LazyLock::new(Default::default);
+        NodeContext { cluster_domain: "cluster.local", pod_logs_dir: Path::new(POD_LOGS_DIR), cluster_dns: &[], host_resolv: &HOST }
     }
 
     #[test]

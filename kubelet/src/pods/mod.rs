@@ -55,6 +55,9 @@ pub struct Config {
     /// The static pod manifests (`--pod-manifest-path`), read every `file_check_frequency`.
     pub pod_manifest_path: Option<PathBuf>,
     pub file_check_frequency: Duration,
+    /// --cluster-dns, and the node's resolv.conf (read once at start).
+    pub cluster_dns: Vec<String>,
+    pub host_resolv: crate::kuberuntime::dns::ResolvConf,
 }
 
 /// What every worker shares.

@@ -100,7 +100,12 @@ impl<R: Runtime + 'static> Shared<R> {
     }
 
     fn node_context(&self) -> sandbox::NodeContext<'_> {
-        sandbox::NodeContext { cluster_domain: &self.config.cluster_domain, pod_logs_dir: &self.config.pod_logs_dir }
+        sandbox::NodeContext {
+            cluster_domain: &self.config.cluster_domain,
+            pod_logs_dir: &self.config.pod_logs_dir,
+            cluster_dns: &self.config.cluster_dns,
+            host_resolv: &self.config.host_resolv,
+        }
     }
 
     async fn inspect(&self, uid: &str) -> crate::cri::Result<PodRuntime> {
