@@ -135,9 +135,12 @@ busybox_into() {
   fi
   cp "$bb" "$r/usr/bin/busybox"
   for applet in $("$bb" --list-full); do
-    # Debian's list names /bin, /sbin, /usr/bin, /usr/sbin; all land in usr/ here.
-    applet="usr/${applet#usr/}"
-    [ -e "$r/$applet" ] || [ -L "$r/$applet" ] || ln -s /usr/bin/busybox "$r/$applet"
+    # Debian's list names /bin, /sbin, /usr/bin, /usr/sbin; all land in usr/ here. Upstream's
+    # busybox image has every applet in /bin too (tests run /bin/sysctl), so each one also
+    # gets a link in usr/bin (= /bin).
+    for path in "usr/${applet#usr/}" "usr/bin/${applet##*/}"; do
+      [ -e "$r/$path" ] || [ -L "$r/$path" ] || ln -s /usr/bin/busybox "$r/$path"
+    done
   done
 }
 
