@@ -166,7 +166,7 @@ cleanup() {
   if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
     log "stopping the cluster (pid $cluster_pid)"
     kill -TERM "$cluster_pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$cluster_pid" 2>/dev/null || break; sleep 1; done
+    for _ in $(seq 1 120); do kill -0 "$cluster_pid" 2>/dev/null || break; sleep 1; done
     kill -KILL "$cluster_pid" 2>/dev/null || true
   fi
   exit "$rc"

@@ -218,6 +218,7 @@ fn websocket_get(cluster: &Ironkube, path: &str, protocol: &str) -> (String, Vec
 #[test]
 fn logs_exec_cp_attach_and_port_forward_through_the_api_server() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let _volumes = ironkube_testkit::containerd::UnmountOnDrop(dir.path().join("kubelet").join("pods"));
     let data = dir.path().join("data");
     let cluster = Ironkube::up(&data);
     let ctd = TestContainerd::start(BRIDGE, POD_CIDR);

@@ -113,3 +113,20 @@ fn which(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
 }
 
+
+/// Unmounts every volume (tmpfs) a kubelet left mounted under its pods directory, on drop.
+/// Declare it right after the test's temp dir, so it runs after the kubelet is stopped and
+/// before the directory is removed.
+pub struct UnmountOnDrop(pub PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        let pods = self.0.clone();
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let _ = rt.block_on(ironkube_kubelet::volumes::unmount_all(&pods));
+            }
+        });
+        let _ = cleanup.join();
+    }
+}
