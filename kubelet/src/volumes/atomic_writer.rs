@@ -307,39 +307,8 @@ mod tests {
         files.iter().map(|(p, d, m)| (p.to_string(), FileProjection::new(d.as_bytes(), *m))).collect()
     }
 
-    /// The visible tree: each path relative to `dir` not starting with `..`, followed through
-    /// links, with its content and mode.
-    fn visible(dir: &Path) -> BTreeMap<String, (String, u32)> {
-        let mut out = BTreeMap::new();
-        for rel in walk_following(dir) {
-            let full = dir.join(&rel);
-            let meta = std::fs::metadata(&full).expect("stat");
-            if meta.is_file() {
-                let data = std::fs::read_to_string(&full).expect("read");
-                out.insert(rel, (data, meta.permissions().mode() & 0o7777));
-            }
-        }
-        out
-    }
-
-    fn walk_following(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut pending = vec![String::new()];
-        while let Some(rel) = pending.pop() {
-            for entry in std::fs::read_dir(dir.join(&rel)).expect("readdir") {
-                let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
-                if rel.is_empty() && name.starts_with("..") {
-                    continue;
-                }
-                let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-                if std::fs::metadata(dir.join(&child)).expect("stat").is_dir() {
-                    pending.push(child.clone());
-                }
-                out.push(child);
-            }
-        }
-        out
-    }
+    /// The visible tree, as a container sees it (the volume tests' walk).
+    use super::super::tests::files as visible;
 
     fn ts_dirs(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -35,7 +35,7 @@ async fn run(pod: &Pod, dir: &Path, sources: &FakeSources) -> Result<PodVolumes,
 
 /// The files a container sees in a volume (top-level names not starting with `..`, links
 /// followed), with their content and mode.
-fn files(dir: &Path) -> BTreeMap<String, (String, u32)> {
+pub(super) fn files(dir: &Path) -> BTreeMap<String, (String, u32)> {
     let mut out = BTreeMap::new();
     let mut pending = vec![String::new()];
     while let Some(rel) = pending.pop() {
