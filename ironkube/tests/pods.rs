@@ -67,6 +67,12 @@ fn up(data: &Path, kubelet_port: u16) -> Ironkube {
     )
 }
 
+/// Writes `manifest` to `path` and applies it with kubectl 1.33.
+fn apply(cluster: &Ironkube, path: &Path, manifest: &str) {
+    std::fs::write(path, manifest).expect("writing the manifest");
+    cluster.kubectl_ok("1.33", &["apply", "-f", &path.display().to_string()]);
+}
+
 fn pod(cluster: &Ironkube, name: &str) -> Result<Value, String> {
     cluster.kubectl_json("1.33", &["get", "pod", name])
 }
@@ -206,9 +212,7 @@ fn pods_run_restart_and_stop_on_a_real_node() {
 
     // Probes: a failing readiness probe keeps a running pod out of Ready; a failing
     // liveness probe restarts its container.
-    let manifest = dir.path().join("probes.yaml");
-    std::fs::write(
-        &manifest,
+    apply(&cluster, &dir.path().join("probes.yaml"),
         r#"apiVersion: v1
 kind: Pod
 metadata: {name: probed}
@@ -224,9 +228,7 @@ spec:
     command: [sleep, "3600"]
     livenessProbe: {exec: {command: [sh, -c, "exit 1"]}, periodSeconds: 1, failureThreshold: 2}
 "#,
-    )
-    .expect("writing the manifest");
-    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    );
     let probed = eventually("unlive restarted by its liveness probe", || {
         let p = pod(&cluster, "probed")?;
         let statuses = p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
@@ -244,9 +246,7 @@ spec:
 
     // A configMap volume follows edits of the ConfigMap while the pod runs.
     cluster.kubectl_ok("1.33", &["create", "configmap", "cfg", "--from-literal=greeting=hello"]);
-    let manifest = dir.path().join("cm.yaml");
-    std::fs::write(
-        &manifest,
+    apply(&cluster, &dir.path().join("cm.yaml"),
         r#"apiVersion: v1
 kind: Pod
 metadata: {name: cm}
@@ -258,9 +258,7 @@ spec:
     volumeMounts: [{name: cfg, mountPath: /cfg}]
   volumes: [{name: cfg, configMap: {name: cfg}}]
 "#,
-    )
-    .expect("writing the manifest");
-    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    );
     running(&cluster, "cm");
     assert_eq!(cluster.kubectl_ok("1.33", &["exec", "cm", "--", "cat", "/cfg/greeting"]), "hello");
     cluster.kubectl_ok("1.33", &["patch", "configmap", "cfg", "-p", r#"{"data":{"greeting":"bonjour"}}"#]);
@@ -270,13 +268,9 @@ spec:
     });
 
     // activeDeadlineSeconds: the kubelet ends the pod as Failed/DeadlineExceeded.
-    let manifest = dir.path().join("deadline.yaml");
-    std::fs::write(
-        &manifest,
+    apply(&cluster, &dir.path().join("deadline.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata: {name: deadline}\nspec:\n  activeDeadlineSeconds: 3\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: busybox:1.36, command: [sleep, '3600']}\n",
-    )
-    .expect("writing the manifest");
-    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    );
     let ended = eventually("deadline ends Failed", || {
         let p = pod(&cluster, "deadline")?;
         if p["status"]["phase"] == "Failed" { Ok(p) } else { Err(format!("{}", p["status"])) }
@@ -286,13 +280,9 @@ spec:
 
     // fsGroup: a non-root container reads a 0440 secret file through the volume's group.
     cluster.kubectl_ok("1.33", &["create", "secret", "generic", "sec", "--from-literal=data-1=value-1"]);
-    let manifest = dir.path().join("fsgroup.yaml");
-    std::fs::write(
-        &manifest,
+    apply(&cluster, &dir.path().join("fsgroup.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata: {name: fsgroup}\nspec:\n  restartPolicy: Never\n  securityContext: {runAsUser: 1000, fsGroup: 1001}\n  containers:\n  - {name: c, image: busybox:1.36, command: [cat, /s/data-1], volumeMounts: [{name: s, mountPath: /s}]}\n  volumes: [{name: s, secret: {secretName: sec, defaultMode: 0440}}]\n",
-    )
-    .expect("writing the manifest");
-    cluster.kubectl_ok("1.33", &["apply", "-f", &manifest.display().to_string()]);
+    );
     eventually("fsgroup Succeeded", || {
         let p = pod(&cluster, "fsgroup")?;
         if p["status"]["phase"] == "Succeeded" { Ok(()) } else { Err(format!("{}", p["status"])) }
