@@ -6,6 +6,8 @@
 //! - `ironkube apiserver <kube-apiserver flags>` runs the API server alone, exactly as the
 //!   `ironkube-apiserver` binary does.
 //! - `ironkube kubelet <kubelet flags>` runs the kubelet, as `ironkube-kubelet` does.
+//! - `ironkube controller-manager <kube-controller-manager flags>` runs the controller
+//!   manager alone (leader election on by default), as `ironkube-controller-manager` does.
 
 mod shutdown;
 mod up;
@@ -34,6 +36,14 @@ enum Command {
     Apiserver(ApiserverArgs),
     /// Run the kubelet, with the kubelet's flags (as `ironkube-kubelet`).
     Kubelet(KubeletArgs),
+    /// Run the controller manager, with kube-controller-manager's flags.
+    ControllerManager(ControllerManagerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ControllerManagerArgs {
+    #[command(flatten)]
+    options: ironkube_controllers::Options,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +83,11 @@ fn main() -> std::process::ExitCode {
             Command::Kubelet(args) => {
                 let stop = shutdown::on_signals();
                 ironkube_kubelet::agent::run(args.options, stop, || {}).await?;
+                Ok(())
+            }
+            Command::ControllerManager(args) => {
+                let stop = shutdown::on_signals();
+                ironkube_controllers::run(args.options, stop).await?;
                 Ok(())
             }
         }

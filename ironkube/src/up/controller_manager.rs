@@ -16,11 +16,13 @@ struct Args {
 }
 
 /// Starts the controller manager against the API server of `kubeconfig`.
-pub fn start(kubeconfig: &Path, root_ca: &Path) -> Started<()> {
+/// `controllers` is the `--controllers` list.
+pub fn start(kubeconfig: &Path, root_ca: &Path, controllers: &[String]) -> Started<()> {
     let args = Args::parse_from([
         "ironkube-controller-manager".to_string(),
         format!("--kubeconfig={}", kubeconfig.display()),
         format!("--root-ca-file={}", root_ca.display()),
+        format!("--controllers={}", controllers.join(",")),
     ]);
     tracing::info!("starting the controller manager");
     let running = Running::spawn("controller-manager", STOP_GRACE, move |stop| async move {

@@ -93,6 +93,10 @@ pub struct UpArgs {
     /// The kubelet's HTTPS port.
     #[arg(long)]
     pub kubelet_port: Option<u16>,
+    /// The controllers the in-process controller manager runs, as kube-controller-manager's
+    /// `--controllers` ('*' all, 'foo' one, '-foo' all but it).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
     /// More kube-apiserver flags, after `--`.
     #[arg(last = true)]
     pub apiserver_args: Vec<String>,
@@ -217,7 +221,7 @@ async fn bring_up(
     let kubeconfig = pki::write_admin_kubeconfig(&layout.admin_kubeconfig(), bound, &certs)?;
 
     // Components that are clients of the API server start here, one line each.
-    stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path), shutdown).await?;
+    stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path, &args.controllers), shutdown).await?;
     stack.start(scheduler::start(&kubeconfig), shutdown).await?;
     if args.simulated_nodes > 0 {
         stack.start(simnodes::start(&kubeconfig, args.simulated_nodes), shutdown).await?;

@@ -122,7 +122,7 @@ pub fn describe(output: &Output) -> String {
 
 /// Starts a child that gets SIGTERM if the thread that started it dies (so a killed test
 /// run leaves nothing behind), when util-linux's setpriv is there.
-fn command_with_parent_death_signal(program: &Path) -> Command {
+pub fn command_with_parent_death_signal(program: &Path) -> Command {
     if Path::new(SETPRIV).is_file() {
         let mut command = Command::new(SETPRIV);
         command.args(["--pdeathsig", "TERM", "--"]).arg(program);
