@@ -1,52 +1,10 @@
-//! Benchmarks and measurements run by hand (results go to docs/ as dated reports):
-//!
-//! - `watchers --kubeconfig K --etcd-metrics URL --count N`: opens N pod watches on one API
-//!   server and reports how many etcd watchers that cost (from etcd's own metrics), how many
-//!   watchers received a change, and the fan-out latency.
-//! - `configmaps --kubeconfig K --count N --pid PID`: stores N ConfigMaps and reports the API
-//!   server's RSS before and after (and after listing them all, which fills the watch cache).
+//! The API server benchmarks: watch fan-out and the cost of stored objects.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
 use ironkube_testkit::Client;
-
-#[derive(Parser)]
-#[command(name = "ironkube-bench")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    Watchers {
-        #[arg(long)]
-        kubeconfig: PathBuf,
-        /// etcd's metrics URL, e.g. http://127.0.0.1:2379/metrics
-        #[arg(long)]
-        etcd_metrics: String,
-        #[arg(long, default_value_t = 1000)]
-        count: usize,
-        #[arg(long, default_value = "bench-watch")]
-        namespace: String,
-    },
-    Configmaps {
-        #[arg(long)]
-        kubeconfig: PathBuf,
-        #[arg(long, default_value_t = 10000)]
-        count: usize,
-        /// PID of the process serving the API (for RSS).
-        #[arg(long)]
-        pid: u32,
-        #[arg(long, default_value = "bench-cm")]
-        namespace: String,
-        #[arg(long, default_value_t = 16)]
-        parallel: usize,
-    },
-}
 
 /// Reads a plain-HTTP URL (etcd's metrics) without an HTTP client dependency.
 async fn http_get(url: &str) -> Result<String> {
@@ -70,7 +28,7 @@ fn rss_kib(pid: u32) -> Result<u64> {
     Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
-async fn ensure_namespace(client: &Client, ns: &str) -> Result<()> {
+pub async fn ensure_namespace(client: &Client, ns: &str) -> Result<()> {
     let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     let resp = client.request("POST", "/api/v1/namespaces", None, body.to_string().as_bytes()).await?;
     if resp.status != 201 && resp.status != 409 {
@@ -79,7 +37,7 @@ async fn ensure_namespace(client: &Client, ns: &str) -> Result<()> {
     Ok(())
 }
 
-async fn watchers(kubeconfig: PathBuf, etcd_metrics: String, count: usize, ns: String) -> Result<()> {
+pub async fn watchers(kubeconfig: PathBuf, etcd_metrics: String, count: usize, ns: String) -> Result<()> {
     let client = Client::from_kubeconfig(&kubeconfig)?;
     ensure_namespace(&client, &ns).await?;
     let list = client.get(&format!("/api/v1/namespaces/{ns}/pods")).await?.json()?;
@@ -139,7 +97,7 @@ async fn watchers(kubeconfig: PathBuf, etcd_metrics: String, count: usize, ns: S
     Ok(())
 }
 
-async fn configmaps(kubeconfig: PathBuf, count: usize, pid: u32, ns: String, parallel: usize) -> Result<()> {
+pub async fn configmaps(kubeconfig: PathBuf, count: usize, pid: u32, ns: String, parallel: usize) -> Result<()> {
     let client = Client::from_kubeconfig(&kubeconfig)?;
     ensure_namespace(&client, &ns).await?;
     let rss_before = rss_kib(pid)?;
@@ -181,12 +139,4 @@ async fn configmaps(kubeconfig: PathBuf, count: usize, pid: u32, ns: String, par
     println!("listed from the watch cache: {n}");
     println!("API server RSS: before {rss_before} KiB, after storing {rss_stored} KiB, after a cached list {rss_cached} KiB");
     Ok(())
-}
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Watchers { kubeconfig, etcd_metrics, count, namespace } => watchers(kubeconfig, etcd_metrics, count, namespace).await,
-        Command::Configmaps { kubeconfig, count, pid, namespace, parallel } => configmaps(kubeconfig, count, pid, namespace, parallel).await,
-    }
 }
