@@ -300,18 +300,48 @@ fn placement_table() {
     }
 }
 
-#[test]
-fn system_default_spreading_follows_the_replica_set() {
-    let rs: ReplicaSet = serde_json::from_value(json!({"metadata": {"name": "web-abc", "namespace": "default"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}})).expect("rs");
-    let listers = StaticListers { replica_sets: vec![Arc::new(rs)], ..Default::default() };
-    let c = Case {
+fn spreading_replica_set() -> ReplicaSet {
+    serde_json::from_value(json!({"metadata": {"name": "web-abc", "namespace": "default"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}})).expect("rs")
+}
+
+fn spreading_case() -> Case {
+    Case {
         name: "replicas spread over hosts by default",
         nodes: vec![node("n1").build(), node("n2").build(), node("n3").build()],
         pods: vec![pod("w1").label("app", "web").owner("ReplicaSet", "web-abc").node("n1").build(), pod("w2").label("app", "web").owner("ReplicaSet", "web-abc").node("n1").build()],
         pod: pod("p").label("app", "web").owner("ReplicaSet", "web-abc").build(),
         want: Want::OneOf(&["n2", "n3"]),
-    };
-    run_case(&c, listers);
+    }
+}
+
+#[test]
+fn system_default_spreading_follows_the_replica_set() {
+    let listers = StaticListers { replica_sets: vec![Arc::new(spreading_replica_set())], ..Default::default() };
+    run_case(&spreading_case(), listers);
+}
+
+/// The table as JSON, for conformance/differential/placement.py, which runs every case
+/// against upstream's kube-scheduler: `scheduler/testdata/placement-cases.json` must be
+/// what [`cases`] says (`IRONKUBE_UPDATE_GOLDEN=1` rewrites it).
+#[test]
+fn the_table_upstream_is_checked_against_is_current() {
+    let mut table: Vec<Value> = Vec::new();
+    let with_rs = (spreading_case(), vec![spreading_replica_set()]);
+    for (c, replica_sets) in cases().into_iter().map(|c| (c, Vec::new())).chain([with_rs]) {
+        let want = match c.want {
+            Want::OneOf(nodes) => json!({"oneOf": nodes}),
+            Want::Fails(message, nominated) => json!({"fails": message, "nominated": nominated}),
+        };
+        table.push(json!({"name": c.name, "nodes": c.nodes, "pods": c.pods, "replicaSets": replica_sets, "pod": c.pod, "want": want}));
+    }
+    let text = serde_json::to_string_pretty(&table).expect("json") + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/placement-cases.json");
+    if std::env::var_os("IRONKUBE_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("testdata dir");
+        std::fs::write(&path, &text).expect("writing the table");
+    }
+    let stored = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(stored == text, "{} is stale: rerun with IRONKUBE_UPDATE_GOLDEN=1", path.display());
 }
 
 #[test]

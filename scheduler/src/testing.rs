@@ -98,8 +98,11 @@ impl PodBuilder {
         self.0["spec"]["containers"][0]["resources"] = json!({"requests": r});
         self
     }
+    /// An extended resource: requested and limited alike, as the API requires of resources
+    /// that cannot be overcommitted.
     pub fn req_resource(mut self, name: &str, q: &str) -> Self {
         self.0["spec"]["containers"][0]["resources"]["requests"][name] = json!(q);
+        self.0["spec"]["containers"][0]["resources"]["limits"][name] = json!(q);
         self
     }
     pub fn image(mut self, image: &str) -> Self {
