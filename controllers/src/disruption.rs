@@ -111,10 +111,10 @@ impl Ctx {
     /// Upstream's finders from the caches, in its order: ReplicationController, the
     /// Deployment of a ReplicaSet, a ReplicaSet no Deployment controls, StatefulSet.
     fn scale_from_caches(&self, owner: &OwnerReference, ns: &str) -> Option<(String, i32)> {
-        if is_kind(owner, "ReplicationController", &[""]) {
-            if let Some(rc) = get(&self.replication_controllers, ns, &owner.name, &owner.uid) {
-                return Some((owner.uid.clone(), rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)));
-            }
+        if is_kind(owner, "ReplicationController", &[""])
+            && let Some(rc) = get(&self.replication_controllers, ns, &owner.name, &owner.uid)
+        {
+            return Some((owner.uid.clone(), rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)));
         }
         if is_kind(owner, "ReplicaSet", &["apps", "extensions"])
             && let Some(rs) = get(&self.replica_sets, ns, &owner.name, &owner.uid)
@@ -583,7 +583,9 @@ mod tests {
         let three = vec![pod("a", Some("rs1"), true), pod("b", Some("rs1"), true), pod("c", Some("rs2"), false)];
         let int = IntOrString::Int;
         let pct = |s: &str| IntOrString::String(s.into());
-        let cases: Vec<(PodDisruptionBudget, Vec<Arc<Pod>>, Result<(i32, i32, Vec<String>), String>)> = vec![
+        /// A budget, its pods, and (expected, desired, unmanaged) or the error.
+        type Case = (PodDisruptionBudget, Vec<Arc<Pod>>, Result<(i32, i32, Vec<String>), String>);
+        let cases: Vec<Case> = vec![
             // Integer minAvailable counts the pods themselves, controllers or not.
             (pdb(Some(int(2)), None), vec![pod("a", None, true), pod("b", None, true), pod("c", None, true)], Ok((3, 2, vec![]))),
             // Percentages and maxUnavailable use the controllers' replicas (each once).
