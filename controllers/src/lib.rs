@@ -7,6 +7,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod endpoints;
 pub mod deployment;
+pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod informer;
@@ -79,7 +80,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -95,6 +96,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
     ("job", |c, s| Box::pin(job::run(c, s))),
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
+    ("disruption", |c, s| Box::pin(disruption::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

@@ -3,6 +3,7 @@
 //! The built-in resource table, object metadata helpers, label and field selectors,
 //! field errors and `ApiError` <-> `metav1.Status`, and the patch engines.
 
+pub mod disruption_budget;
 pub mod error;
 pub mod field;
 pub mod fieldmanager;

@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod decode;
+pub mod eviction;
 pub mod managed_fields;
 pub mod params;
 pub mod service_alloc;

@@ -9,7 +9,7 @@ use ironkube_machinery::selectors::label;
 use ironkube_machinery::{ApiError, FieldError};
 use serde_json::{Value, json};
 
-use super::params::{DeleteOptions, FieldValidation};
+use super::params::FieldValidation;
 use super::store::{Store, Sub};
 use crate::http::auth::UserInfo;
 use crate::http::negotiate::Output;
@@ -146,13 +146,9 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
         }
         ("eviction", Verb::Create) => {
             let eviction = json_body(req).await?;
-            let mut del = DeleteOptions::default();
-            if let Some(d) = eviction.get("deleteOptions").filter(|d| d.is_object()) {
-                del.merge_body(d)?;
-            }
-            del.dry_run |= opts.dry_run;
-            store.delete(ns, &name, &del, state.admission.as_ref()).await?;
-            Ok(respond(201, &success(201), output, &[]))
+            let del = super::eviction::read_eviction(&eviction, ns, &name, opts.dry_run)?;
+            let evicted = super::eviction::evict(state, store, ns, &name, del).await?;
+            Ok(respond(201, &evicted.status(), output, &[]))
         }
         ("finalize", Verb::Update) | ("approval", Verb::Update) | ("ephemeralcontainers", Verb::Update) => {
             let (obj, warnings) = crate::http::resource::read_object(info, req, opts.field_validation).await?;
