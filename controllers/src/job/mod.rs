@@ -168,7 +168,8 @@ fn finish_time(pod: &Pod) -> Option<Timestamp> {
         .or_else(|| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// `completedIndexes` text: "0-2,5" (upstream's orderedIntervals.String).
+/// `completedIndexes` text: "0-2,5,7,8" (upstream's orderedIntervals.String: runs of
+/// three or more as ranges, pairs as two numbers).
 pub fn format_intervals(indexes: &BTreeSet<i32>) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut iter = indexes.iter().copied().peekable();
@@ -177,7 +178,11 @@ pub fn format_intervals(indexes: &BTreeSet<i32>) -> String {
         while iter.peek() == Some(&(last + 1)) {
             last = iter.next().unwrap_or(last);
         }
-        out.push(if first == last { first.to_string() } else { format!("{first}-{last}") });
+        out.push(match last - first {
+            0 => first.to_string(),
+            1 => format!("{first},{last}"),
+            _ => format!("{first}-{last}"),
+        });
     }
     out.join(",")
 }
@@ -921,8 +926,10 @@ mod tests {
     #[test]
     fn completed_indexes_as_intervals() {
         let set: BTreeSet<i32> = [0, 1, 2, 5, 7, 8].into_iter().collect();
-        assert_eq!(format_intervals(&set), "0-2,5,7-8");
+        assert_eq!(format_intervals(&set), "0-2,5,7,8");
+        assert_eq!(parse_intervals("0-2,5,7,8"), set);
         assert_eq!(parse_intervals("0-2,5,7-8"), set);
+        assert_eq!(parse_intervals_below("1-9,x,12", 4), [1, 2, 3].into_iter().collect());
         assert_eq!(format_intervals(&BTreeSet::new()), "");
     }
 
