@@ -344,7 +344,17 @@ struct Sync {
 }
 
 /// Upstream's `manageJob`: creates or deletes pods towards the wanted number of active ones.
-async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], all: &[Arc<Pod>], succeeded: i32, terminating: i32, indexes: &IndexState, now: Timestamp) -> Result<Sync, Error> {
+/// Where the job stands before `manage` acts.
+struct Progress<'a> {
+    /// Every pod of the job, finished ones included.
+    all: &'a [Arc<Pod>],
+    succeeded: i32,
+    terminating: i32,
+    indexes: &'a IndexState,
+}
+
+async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], progress: Progress<'_>, now: Timestamp) -> Result<Sync, Error> {
+    let Progress { all, succeeded, terminating, indexes } = progress;
     let job_key = key(&job.metadata);
     let ns = job.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -385,11 +395,11 @@ async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], all: &[Arc<Pod>], suc
             let waits: Vec<Duration> = ix.iter().map(|i| per_index::remaining_backoff(indexes.last_failed.get(i).map(|p| &**p), now)).collect();
             let soonest = waits.iter().copied().filter(|w| !w.is_zero()).min();
             let ready: Vec<i32> = ix.iter().zip(&waits).filter(|(_, w)| w.is_zero()).map(|(i, _)| *i).collect();
-            if ready.is_empty() {
-                if let Some(wait) = soonest {
-                    debug!(job = %job_key, ?wait, "indexes backing off");
-                    return Ok(Sync { active: n_active, requeue: Some(wait) });
-                }
+            if ready.is_empty()
+                && let Some(wait) = soonest
+            {
+                debug!(job = %job_key, ?wait, "indexes backing off");
+                return Ok(Sync { active: n_active, requeue: Some(wait) });
             }
             ix = ready;
         }
@@ -683,7 +693,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         ready -= active_pods.iter().filter(|p| is_ready(p)).count().min(usize::try_from(deleted).unwrap_or(0)) as i32;
     } else {
         if satisfied && job.metadata.deletion_timestamp.is_none() {
-            match manage(&ctx, &job, &active_pods, &pods, succeeded, terminating, &indexes, now).await {
+            match manage(&ctx, &job, &active_pods, Progress { all: &pods, succeeded, terminating, indexes: &indexes }, now).await {
                 Ok(sync) => {
                     active = sync.active;
                     requeue = match (requeue, sync.requeue) {

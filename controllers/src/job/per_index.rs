@@ -161,7 +161,7 @@ mod tests {
         let later = pod("b", 1, "Failed", Some("1"), 1, "2025-01-01T00:00:20Z");
         let map = last_failed_per_index(&j, &[first.clone(), later.clone()], &[], &BTreeSet::new(), &BTreeSet::new());
         assert_eq!(map.get(&1).and_then(|p| p.metadata.name.as_deref()), Some("b"));
-        let map = last_failed_per_index(&j, &[first.clone()], &[], &BTreeSet::new(), &[1].into_iter().collect());
+        let map = last_failed_per_index(&j, std::slice::from_ref(&first), &[], &BTreeSet::new(), &[1].into_iter().collect());
         assert!(map.is_empty());
     }
 
