@@ -6,7 +6,8 @@
 //! removes its pods. A podFailurePolicy FailJob rule fails a job on its first pod's exit
 //! code; backoffLimitPerIndex retries each index once and then fails it; a successPolicy
 //! completes an Indexed job after index 0; orphaned pods are adopted again and released
-//! when they stop matching; a finished job with ttlSecondsAfterFinished disappears.
+//! when they stop matching; a finished job with ttlSecondsAfterFinished disappears; evicted
+//! pods (DisruptionTarget) matching an Ignore rule do not count towards backoffLimit.
 
 mod support;
 
@@ -182,6 +183,28 @@ fn failure_and_success_policies_adoption_and_ttl() {
         .collect();
     counts.sort();
     assert_eq!(counts, [("0".into(), "0".into()), ("0".into(), "1".into()), ("1".into(), "0".into()), ("1".into(), "1".into())]);
+
+    // Evicted pods get the DisruptionTarget condition, which an Ignore rule does not count:
+    // with backoffLimit 0 the job still completes once the replacements ran.
+    let ignore = "  completions: 2\n  parallelism: 2\n  completionMode: Indexed\n  backoffLimit: 0\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onPodConditions:\n      - type: DisruptionTarget\n        status: \"True\"";
+    let text = manifest("evicted", 0, ignore).replace("        ironkube.dev/simulated-exit-code: \"0\"\n", "        ironkube.dev/simulated-exit-code: \"0\"\n        ironkube.dev/simulated-run-duration: 6s\n");
+    apply(&cluster, tmp.path(), "evicted", &text);
+    let first: Vec<String> = eventually("the evicted job's pods to run", || {
+        let pods = pods_of(&cluster, "evicted")?;
+        let running: Vec<String> = pods.iter().filter(|p| p["status"]["phase"] == "Running").filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string)).collect();
+        if running.len() == 2 { Ok(running) } else { Err(format!("{} running", running.len())) }
+    });
+    for name in &first {
+        let body = tmp.path().join(format!("{name}-eviction.json"));
+        std::fs::write(&body, format!(r#"{{"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {{"name": "{name}", "namespace": "jobs"}}}}"#)).expect("eviction body");
+        cluster.kubectl_ok(KUBECTL, &["create", "--raw", &format!("/api/v1/namespaces/jobs/pods/{name}/eviction"), "-f", body.to_str().expect("path")]);
+    }
+    cluster.kubectl_ok(KUBECTL, &["wait", "-n", "jobs", "--for=condition=complete", "job/evicted", "--timeout=120s"]);
+    let evicted = job(&cluster, "evicted").expect("job");
+    assert_eq!(evicted["status"]["failed"].as_i64().unwrap_or(0), 0, "{}", evicted["status"]);
+    assert_eq!(evicted["status"]["succeeded"], 2, "{}", evicted["status"]);
+    let names: Vec<String> = pods_of(&cluster, "evicted").expect("pods").iter().filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string)).collect();
+    assert!(first.iter().all(|n| !names.contains(n)), "the evicted pods are gone: {names:?}");
 
     // Orphans: a running job's pod loses its owner and is adopted again, then loses its labels
     // and is released (without the tracking finalizer).

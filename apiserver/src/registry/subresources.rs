@@ -151,6 +151,25 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
                 del.merge_body(d)?;
             }
             del.dry_run |= opts.dry_run;
+            if !del.dry_run {
+                // Upstream's addConditionAndDeletePod: the pod learns why it goes (a Job's
+                // podFailurePolicy may match on it) before it is deleted.
+                let pre = del.preconditions.clone();
+                let apply = |old: &Value| -> Result<Value, ApiError> {
+                    let uid = old["metadata"]["uid"].as_str().unwrap_or("");
+                    let rv = old["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                    if pre.uid.as_deref().is_some_and(|u| !u.is_empty() && u != uid) || pre.resource_version.as_deref().is_some_and(|r| !r.is_empty() && r != rv) {
+                        let gr = ironkube_machinery::GroupResource::new("", "Pod");
+                        return Err(ApiError::conflict(&gr, &name, "the precondition does not match the object in record"));
+                    }
+                    Ok(with_disruption_target(old, &super::store::now_rfc3339()))
+                };
+                let out = store.patch(ns, &name, &apply, Sub::Status, &opts, &super::store::NoAdmission).await?;
+                if del.preconditions.resource_version.as_deref().is_some_and(|r| !r.is_empty()) {
+                    // The condition moved the resourceVersion on: delete the version written.
+                    del.preconditions.resource_version = out.object["metadata"]["resourceVersion"].as_str().map(str::to_string);
+                }
+            }
             store.delete(ns, &name, &del, state.admission.as_ref()).await?;
             Ok(respond(201, &success(201), output, &[]))
         }
@@ -232,6 +251,24 @@ async fn bind(store: &Store, ns: Option<&str>, name: &str, binding: &Value, opts
     };
     store.patch(ns, name, &apply, Sub::Binding, opts, &super::store::NoAdmission).await?;
     Ok(())
+}
+
+/// `pod` with the condition an eviction sets (upstream's UpdatePodCondition: the transition
+/// time moves only when the status does).
+fn with_disruption_target(pod: &Value, now: &str) -> Value {
+    let mut new = pod.clone();
+    let mut conditions: Vec<Value> = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let wanted = json!({"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting", "lastTransitionTime": now});
+    match conditions.iter_mut().find(|c| c["type"] == "DisruptionTarget") {
+        Some(c) => {
+            let since = if c["status"] == "True" { c["lastTransitionTime"].clone() } else { json!(now) };
+            *c = wanted;
+            c["lastTransitionTime"] = since;
+        }
+        None => conditions.push(wanted),
+    }
+    new["status"]["conditions"] = json!(conditions);
+    new
 }
 
 /// For a token bound to a pod: the pod must exist with that UID, and the node it runs on
@@ -415,5 +452,22 @@ pub async fn virtual_resource(state: &AppState, info: &'static ResourceInfo, r: 
             Ok(respond(201, &body, output, &[]))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_sets_the_disruption_target_condition() {
+        let pod = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        let evicted = with_disruption_target(&pod, "2025-01-01T00:00:00Z");
+        let conditions = evicted["status"]["conditions"].as_array().expect("conditions");
+        assert_eq!(conditions.len(), 2);
+        assert_eq!(conditions[1], json!({"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting", "lastTransitionTime": "2025-01-01T00:00:00Z"}));
+        // Set again: the transition time stays.
+        let again = with_disruption_target(&evicted, "2025-01-01T00:05:00Z");
+        assert_eq!(again["status"]["conditions"][1]["lastTransitionTime"], "2025-01-01T00:00:00Z");
     }
 }
