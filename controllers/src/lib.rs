@@ -21,6 +21,7 @@ pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
 pub mod simnode;
+pub mod ttl_after_finished;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,7 +81,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -97,6 +98,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("job", |c, s| Box::pin(job::run(c, s))),
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
+    ("ttl-after-finished", |c, s| Box::pin(ttl_after_finished::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

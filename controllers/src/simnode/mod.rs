@@ -7,7 +7,8 @@
 //!   `--node-lease-renew-interval`;
 //! - pods bound to a simulated node are reported Running and Ready (see [`pod`]); pods with
 //!   the `ironkube.dev/simulated-exit-code` annotation complete with that code;
-//! - pods being deleted are confirmed gone with a grace-0 delete.
+//! - pods being deleted are confirmed gone with a grace-0 delete (reported Failed first
+//!   when finalizers keep them).
 
 pub mod addresses;
 pub mod node;
@@ -158,6 +159,18 @@ async fn reconcile(p: Arc<Pod>, ctx: Arc<Ctx>) -> Result<Action, kube::Error> {
     };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     if p.metadata.deletion_timestamp.is_some() {
+        // A pod kept by finalizers shows its terminal phase first, as a kubelet reports it
+        // once the containers were killed (the Job controller waits for it).
+        if p.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty())
+            && let Some(placement) = placement(&ctx, sim, &p)
+            && let Some(status) = pod::killed_status(&p, &placement, jiff::Timestamp::now())
+        {
+            match api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
+                Ok(_) => debug!(pod = name, node = node_name, "reported the killed pod Failed"),
+                Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
+                Err(e) => return Err(e),
+            }
+        }
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),

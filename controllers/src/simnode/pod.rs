@@ -311,6 +311,20 @@ pub fn differs(pod: &Pod, want: &Value) -> bool {
     fields.iter().any(|(k, v)| current.get(k) != Some(v))
 }
 
+/// Exit code of a container killed on deletion (128 + SIGKILL).
+pub const KILLED_EXIT_CODE: i32 = 137;
+
+/// The terminal status a kubelet reports for a pod being deleted before it finished: its
+/// containers were killed, so it Failed. `None` once it is terminal.
+pub fn killed_status(pod: &Pod, placement: &Placement, now: jiff::Timestamp) -> Option<Value> {
+    let status = pod.status.as_ref();
+    if matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let started = status.and_then(|s| s.start_time.as_ref()).map_or(now, |t| t.0);
+    Some(desired_status(pod, placement, Stage::Exited { code: KILLED_EXIT_CODE }, &time(started), &time(now)))
+}
+
 /// The next step for a pod bound to a simulated node.
 pub fn plan(pod: &Pod, placement: &Placement, now: jiff::Timestamp) -> Plan {
     let status = pod.status.as_ref();
@@ -371,6 +385,20 @@ mod tests {
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}
             ]},
         }))
+    }
+
+    #[test]
+    fn pods_deleted_while_running_fail() {
+        let mut running = bound(json!({}));
+        running.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at("2025-01-01T00:00:10Z")));
+        let status = killed_status(&running, &placement(), at("2025-01-01T00:00:11Z")).expect("a terminal status");
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["exitCode"], KILLED_EXIT_CODE);
+        let mut done = running.clone();
+        if let Some(s) = done.status.as_mut() {
+            s.phase = Some("Succeeded".into());
+        }
+        assert_eq!(killed_status(&done, &placement(), at("2025-01-01T00:00:11Z")), None);
     }
 
     #[test]

@@ -9,8 +9,17 @@
 //! two-step conditions: SuccessCriteriaMet then Complete, FailureTarget then Failed, the
 //! second once no pod is terminating.
 //!
-//! Not done yet: podFailurePolicy, successPolicy, backoffLimitPerIndex, podReplacementPolicy
-//! Failed, managedBy, TTL after finished (a controller of its own upstream).
+//!
+//! The policies: `podFailurePolicy` (FailJob, FailIndex, Ignore, Count on exit codes and pod
+//! conditions, in `pod_failure_policy`), `successPolicy` (`success_policy`),
+//! `backoffLimitPerIndex`/`maxFailedIndexes` (`per_index`) and `podReplacementPolicy`
+//! (Failed: a replacement waits until the pod it replaces is Failed, not merely being
+//! deleted; the default with a podFailurePolicy). Pods are claimed as upstream claims
+//! them: matching orphans adopted (with the tracking finalizer), owned pods that stopped
+//! matching released (without it).
+//!
+//! Not done yet: managedBy (jobs managed elsewhere are reconciled anyway), the
+//! `OnFailure` restart-count limit (`pastBackoffLimitOnFailure`), upstream's metrics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -31,11 +40,15 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::controller_ref;
+use crate::controller_ref::{self, Claim};
 use crate::expectations::{self, Expectations};
 use crate::informer::{self, Change};
 use crate::recorder::Recorder;
 use crate::replicaset::{is_ready, key, slow_start_batch};
+
+pub mod per_index;
+pub mod pod_failure_policy;
+pub mod success_policy;
 
 pub const NAME: &str = "job";
 const EVENT_SOURCE: &str = "job-controller";
@@ -94,10 +107,35 @@ fn uid(meta: &ObjectMeta) -> String {
     meta.uid.clone().unwrap_or_default()
 }
 
-/// Upstream's `isPodFailed` (default replacement policy): Failed, or deleted before it
-/// succeeded.
-fn counts_as_failed(pod: &Pod) -> bool {
-    phase(pod) == "Failed" || (pod.metadata.deletion_timestamp.is_some() && phase(pod) != "Succeeded")
+/// Upstream's `onlyReplaceFailedPods`: podReplacementPolicy Failed (the default with a
+/// podFailurePolicy), under which a pod being deleted is not failed until its phase says so.
+fn only_replace_failed(job: &Job) -> bool {
+    let spec = job.spec.as_ref();
+    spec.and_then(|s| s.pod_replacement_policy.as_deref()) == Some("Failed") || spec.is_some_and(|s| s.pod_failure_policy.is_some())
+}
+
+/// Upstream's `isPodFailed`: Failed, or (unless only failed pods are replaced) deleted
+/// before it succeeded.
+fn counts_as_failed(job: &Job, pod: &Pod) -> bool {
+    if phase(pod) == "Failed" {
+        return true;
+    }
+    !only_replace_failed(job) && pod.metadata.deletion_timestamp.is_some() && phase(pod) != "Succeeded"
+}
+
+fn failure_policy(job: &Job) -> Option<&k8s_openapi::api::batch::v1::PodFailurePolicy> {
+    job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref())
+}
+
+/// Whether a failed pod counts towards `backoffLimit` (an Ignore rule says it does not).
+fn failure_counts(job: &Job, pod: &Pod) -> bool {
+    pod_failure_policy::evaluate(failure_policy(job), pod).counts
+}
+
+/// Upstream's `getFailJobMessage`: the message of the first failed pod matching a FailJob rule.
+fn fail_job_message(job: &Job, pods: &[Arc<Pod>]) -> Option<String> {
+    let policy = failure_policy(job)?;
+    pods.iter().filter(|p| counts_as_failed(job, p)).find_map(|p| pod_failure_policy::evaluate(Some(policy), p).fail_job_message)
 }
 
 fn is_active(pod: &Pod) -> bool {
@@ -112,18 +150,26 @@ fn completion_index(pod: &Pod) -> Option<i32> {
     pod.metadata.annotations.as_ref()?.get(COMPLETION_INDEX)?.parse().ok().filter(|i: &i32| *i >= 0)
 }
 
-/// When a pod finished: the latest container termination, else its deletion or now.
+/// When a pod finished (upstream's `getFinishedTime`): the latest container termination,
+/// else when it stopped being Ready, else its deletion, else its creation.
 fn finish_time(pod: &Pod) -> Option<Timestamp> {
-    let status = pod.status.as_ref()?;
-    status
-        .container_statuses
-        .iter()
-        .flatten()
+    let status = pod.status.as_ref();
+    let containers = status
+        .into_iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
         .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref().map(|t| t.0))
-        .max()
+        .max();
+    let not_ready = || {
+        status?.conditions.iter().flatten().find(|c| c.type_ == "Ready" && c.status == "False")?.last_transition_time.as_ref().map(|t| t.0)
+    };
+    containers
+        .or_else(not_ready)
+        .or_else(|| pod.metadata.deletion_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// `completedIndexes` text: "0-2,5" (upstream's orderedIntervals.String).
+/// `completedIndexes` text: "0-2,5,7,8" (upstream's orderedIntervals.String: runs of
+/// three or more as ranges, pairs as two numbers).
 pub fn format_intervals(indexes: &BTreeSet<i32>) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut iter = indexes.iter().copied().peekable();
@@ -132,22 +178,34 @@ pub fn format_intervals(indexes: &BTreeSet<i32>) -> String {
         while iter.peek() == Some(&(last + 1)) {
             last = iter.next().unwrap_or(last);
         }
-        out.push(if first == last { first.to_string() } else { format!("{first}-{last}") });
+        out.push(match last - first {
+            0 => first.to_string(),
+            1 => format!("{first},{last}"),
+            _ => format!("{first}-{last}"),
+        });
     }
     out.join(",")
 }
 
 /// Parses `completedIndexes` back.
 pub fn parse_intervals(s: &str) -> BTreeSet<i32> {
+    parse_intervals_below(s, i32::MAX)
+}
+
+/// Parses an interval list keeping the indexes below `limit` (upstream's
+/// `parseIndexesFromString` with the job's completions); malformed parts are skipped.
+pub fn parse_intervals_below(s: &str, limit: i32) -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
     for part in s.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
-                    out.extend(a..=b);
-                }
-            }
-            None => out.extend(part.parse::<i32>().ok()),
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<i32>(), b.parse::<i32>()),
+            None => (part.parse::<i32>(), part.parse::<i32>()),
+        };
+        if let (Ok(a), Ok(b)) = (a, b)
+            && a >= 0
+            && a < limit
+        {
+            out.extend(a..=b.min(limit - 1));
         }
     }
     out
@@ -247,11 +305,11 @@ fn ensure_condition(conditions: &mut Vec<JobCondition>, type_: &str, status: &st
 }
 
 /// How long new pods must wait after recent failures (upstream's pod backoff store).
-fn backoff_remaining(pods: &[Arc<Pod>], now: Timestamp) -> Option<Duration> {
+fn backoff_remaining(job: &Job, pods: &[Arc<Pod>], now: Timestamp) -> Option<Duration> {
     let last_success = pods.iter().filter(|p| phase(p) == "Succeeded").filter_map(|p| finish_time(p)).max();
     let failures: Vec<Timestamp> = pods
         .iter()
-        .filter(|p| phase(p) == "Failed")
+        .filter(|p| phase(p) == "Failed" && failure_counts(job, p))
         .filter_map(|p| finish_time(p))
         .filter(|t| last_success.is_none_or(|s| *t > s))
         .collect();
@@ -263,10 +321,21 @@ fn backoff_remaining(pods: &[Arc<Pod>], now: Timestamp) -> Option<Duration> {
 }
 
 /// Indexes that still need a pod (no success and no active pod), lowest first.
-fn missing_indexes(job: &Job, succeeded: &BTreeSet<i32>, active: &[Arc<Pod>], count: usize) -> Vec<i32> {
+/// (Failed indexes of backoffLimitPerIndex jobs are not run again.)
+fn missing_indexes(job: &Job, indexes: &IndexState, active: &[Arc<Pod>], count: usize) -> Vec<i32> {
     let total = completions(job).unwrap_or(0);
     let busy: BTreeSet<i32> = active.iter().filter_map(|p| completion_index(p)).collect();
-    (0..total).filter(|i| !succeeded.contains(i) && !busy.contains(i)).take(count).collect()
+    (0..total).filter(|i| !indexes.succeeded.contains(i) && !indexes.failed.contains(i) && !busy.contains(i)).take(count).collect()
+}
+
+/// What an Indexed job knows about its indexes in one sync.
+#[derive(Default)]
+struct IndexState {
+    succeeded: BTreeSet<i32>,
+    /// With backoffLimitPerIndex: the indexes that failed for good.
+    failed: BTreeSet<i32>,
+    /// With backoffLimitPerIndex: per index to run again, its latest failed pod.
+    last_failed: BTreeMap<i32, Arc<Pod>>,
 }
 
 struct Sync {
@@ -275,7 +344,17 @@ struct Sync {
 }
 
 /// Upstream's `manageJob`: creates or deletes pods towards the wanted number of active ones.
-async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], all: &[Arc<Pod>], succeeded: i32, succeeded_indexes: &BTreeSet<i32>, now: Timestamp) -> Result<Sync, Error> {
+/// Where the job stands before `manage` acts.
+struct Progress<'a> {
+    /// Every pod of the job, finished ones included.
+    all: &'a [Arc<Pod>],
+    succeeded: i32,
+    terminating: i32,
+    indexes: &'a IndexState,
+}
+
+async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], progress: Progress<'_>, now: Timestamp) -> Result<Sync, Error> {
+    let Progress { all, succeeded, terminating, indexes } = progress;
     let job_key = key(&job.metadata);
     let ns = job.metadata.namespace.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -298,27 +377,51 @@ async fn manage(ctx: &Ctx, job: &Job, active: &[Arc<Pod>], all: &[Arc<Pod>], suc
         let deleted = delete_pods(ctx, job, doomed.into_iter().take(count).collect(), true).await?;
         return Ok(Sync { active: n_active - deleted, requeue: None });
     }
-    let mut diff = usize::try_from(want - n_active).unwrap_or(0).min(MAX_CREATE_DELETE);
+    // Pods being deleted hold their place until they failed when only failed pods are replaced.
+    let replacing = if only_replace_failed(job) { terminating } else { 0 };
+    let mut diff = usize::try_from(want - replacing - n_active).unwrap_or(0).min(MAX_CREATE_DELETE);
     if diff == 0 {
         return Ok(Sync { active: n_active, requeue: None });
     }
-    if let Some(wait) = backoff_remaining(all, now) {
+    let per_index = per_index::limit(job).is_some();
+    if !per_index && let Some(wait) = backoff_remaining(job, all, now) {
         debug!(job = %job_key, ?wait, "pod creation backing off");
         return Ok(Sync { active: n_active, requeue: Some(wait) });
     }
-    let indexes = if is_indexed(job) {
-        let ix = missing_indexes(job, succeeded_indexes, active, diff);
+    let to_create = if is_indexed(job) {
+        let mut ix = missing_indexes(job, indexes, active, diff);
+        if per_index {
+            // Each index waits out its own back-off; the soonest ready one decides the requeue.
+            let waits: Vec<Duration> = ix.iter().map(|i| per_index::remaining_backoff(indexes.last_failed.get(i).map(|p| &**p), now)).collect();
+            let soonest = waits.iter().copied().filter(|w| !w.is_zero()).min();
+            let ready: Vec<i32> = ix.iter().zip(&waits).filter(|(_, w)| w.is_zero()).map(|(i, _)| *i).collect();
+            if ready.is_empty()
+                && let Some(wait) = soonest
+            {
+                debug!(job = %job_key, ?wait, "indexes backing off");
+                return Ok(Sync { active: n_active, requeue: Some(wait) });
+            }
+            ix = ready;
+        }
         diff = ix.len();
         Some(ix)
     } else {
         None
     };
     ctx.expectations.expect_creations(&job_key, diff);
-    let queue = std::sync::Mutex::new(indexes.into_iter().flatten());
+    let queue = std::sync::Mutex::new(to_create.into_iter().flatten());
     let (created, err) = slow_start_batch(diff, 1, || {
         let index = queue.lock().ok().and_then(|mut q| q.next());
         let api = api.clone();
-        let pod = new_pod(job, if is_indexed(job) { index } else { None });
+        let mut pod = new_pod(job, if is_indexed(job) { index } else { None });
+        if per_index && let Some(i) = index {
+            let (failures, ignored) = per_index::replacement_counts(job, indexes.last_failed.get(&i).map(|p| &**p));
+            let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+            annotations.insert(per_index::FAILURE_COUNT.into(), failures.to_string());
+            if ignored > 0 {
+                annotations.insert(per_index::IGNORED_FAILURE_COUNT.into(), ignored.to_string());
+            }
+        }
         async move {
             match api.create(&PostParams::default(), &pod).await {
                 Ok(p) => {
@@ -388,6 +491,65 @@ async fn delete_pods(ctx: &Ctx, job: &Job, pods: Vec<Arc<Pod>>, uncounted: bool)
     Ok(deleted)
 }
 
+/// Upstream's `getPodsForJob`: the job's pods, after adopting matching orphans (which get
+/// the tracking finalizer) and releasing owned pods that stopped matching (which lose it).
+async fn claim_pods(ctx: &Ctx, job: &Job, selector: &Selector) -> Result<Vec<Arc<Pod>>, Error> {
+    let ns = job.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let owner = controller_ref::new_controller_ref("batch/v1", "Job", &job.metadata);
+    // A job without a selector (never the case once the API server defaulted it) adopts nothing.
+    let has_selector = job.spec.as_ref().is_some_and(|s| s.selector.is_some());
+    let mut can_adopt: Option<Result<(), String>> = None;
+    let mut claimed = Vec::new();
+    let mut errors = Vec::new();
+    let empty = BTreeMap::new();
+    for pod in ctx.pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str())) {
+        let matches = has_selector && selector.matches(pod.metadata.labels.as_ref().unwrap_or(&empty));
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let pod_uid = uid(&pod.metadata);
+        match controller_ref::claim(&job.metadata, &pod.metadata, matches) {
+            Claim::Owned => claimed.push(pod),
+            Claim::Ignore => {}
+            Claim::Adopt => {
+                // A live read first: a job being deleted (or re-created) adopts nothing.
+                if can_adopt.is_none() {
+                    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+                    let job_name = job.metadata.name.as_deref().unwrap_or("");
+                    can_adopt = Some(match jobs.get_opt(job_name).await? {
+                        Some(fresh) if fresh.metadata.uid != job.metadata.uid => {
+                            Err(format!("original Job {ns}/{job_name} is gone: got uid {}, wanted {}", uid(&fresh.metadata), owner.uid))
+                        }
+                        Some(fresh) if fresh.metadata.deletion_timestamp.is_some() => Err(format!("{ns}/{job_name} has just been deleted")),
+                        Some(_) => Ok(()),
+                        None => Err(format!("original Job {ns}/{job_name} is gone")),
+                    });
+                }
+                if let Some(Err(why)) = &can_adopt {
+                    errors.push(format!("can't adopt Pod {ns}/{name}: {why}"));
+                    continue;
+                }
+                let mut patch = controller_ref::adopt_patch(&owner, &pod_uid);
+                patch["metadata"]["finalizers"] = json!([TRACKING_FINALIZER]);
+                match api.patch(&name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+                    Ok(adopted) => claimed.push(Arc::new(adopted)),
+                    Err(e) if informer::is_not_found(&e) => {}
+                    Err(e) => errors.push(format!("adopting Pod {ns}/{name}: {e}")),
+                }
+            }
+            Claim::Release => {
+                let mut patch = controller_ref::release_patch(&owner.uid, &pod_uid);
+                patch["metadata"]["$deleteFromPrimitiveList/finalizers"] = json!([TRACKING_FINALIZER]);
+                match api.patch(&name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 || e.code == 422 => {}
+                    Err(e) => errors.push(format!("releasing Pod {ns}/{name}: {e}")),
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(claimed) } else { Err(Error::Other(errors.join("; "))) }
+}
+
 async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), kube::Error> {
     let keep: Vec<&String> = pod.metadata.finalizers.iter().flatten().filter(|f| *f != TRACKING_FINALIZER).collect();
     let patch = json!({"metadata": {"finalizers": keep, "resourceVersion": pod.metadata.resource_version}});
@@ -417,15 +579,8 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         warn!(job = %job_key, "invalid selector; ignoring");
         return Ok(Action::await_change());
     };
-    let job_uid = uid(&job.metadata);
     let ns = job.metadata.namespace.as_deref();
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == ns && controller_ref::is_controlled_by(&p.metadata, &job_uid))
-        .filter(|p| selector.matches(p.metadata.labels.as_ref().unwrap_or(&BTreeMap::new())))
-        .collect();
+    let pods = claim_pods(&ctx, &job, &selector).await?;
     let now = Timestamp::now();
     let mut status = job.status.clone().unwrap_or_default();
     let mut uncounted = status.uncounted_terminated_pods.take().unwrap_or_default();
@@ -455,20 +610,26 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let active_pods: Vec<Arc<Pod>> = pods.iter().filter(|p| is_active(p)).cloned().collect();
     let terminating = i32::try_from(pods.iter().filter(|p| is_terminating(p)).count()).unwrap_or(0);
     let in_uncounted = |u: &String, list: &Option<Vec<String>>| list.iter().flatten().any(|x| x == u);
-    // Finished pods not yet counted.
+    let total = completions(&job).unwrap_or(0);
+    // An Indexed job's failed pods count only with an index it has.
+    let index_ok = |p: &Pod| !is_indexed(&job) || completion_index(p).is_some_and(|i| i < total);
+    // Finished pods not yet counted (failures an Ignore rule matched are never counted).
     let new_succeeded: Vec<&Arc<Pod>> = pods.iter().filter(|p| has_finalizer(p) && phase(p) == "Succeeded" && !in_uncounted(&uid(&p.metadata), &uncounted.succeeded)).collect();
-    let new_failed: Vec<&Arc<Pod>> = pods.iter().filter(|p| has_finalizer(p) && counts_as_failed(p) && !in_uncounted(&uid(&p.metadata), &uncounted.failed)).collect();
+    let new_failed: Vec<&Arc<Pod>> = pods
+        .iter()
+        .filter(|p| has_finalizer(p) && counts_as_failed(&job, p) && index_ok(p) && failure_counts(&job, p) && !in_uncounted(&uid(&p.metadata), &uncounted.failed))
+        .collect();
     let n_uncounted_s = uncounted.succeeded.as_ref().map_or(0, Vec::len);
     let n_uncounted_f = uncounted.failed.as_ref().map_or(0, Vec::len);
-    let mut succeeded_indexes = parse_intervals(status.completed_indexes.as_deref().unwrap_or(""));
+    let mut indexes = IndexState::default();
     let succeeded = if is_indexed(&job) {
-        let total = completions(&job).unwrap_or(0);
+        indexes.succeeded = parse_intervals_below(status.completed_indexes.as_deref().unwrap_or(""), total);
         for p in pods.iter().filter(|p| phase(p) == "Succeeded") {
             if let Some(i) = completion_index(p).filter(|i| *i < total) {
-                succeeded_indexes.insert(i);
+                indexes.succeeded.insert(i);
             }
         }
-        i32::try_from(succeeded_indexes.len()).unwrap_or(0)
+        i32::try_from(indexes.succeeded.len()).unwrap_or(0)
     } else {
         status.succeeded.unwrap_or(0) + i32::try_from(new_succeeded.len() + n_uncounted_s).unwrap_or(0)
     };
@@ -477,6 +638,11 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     // The end state, in upstream's order: an earlier verdict, failure, success.
     let mut conditions = status.conditions.take().unwrap_or_default();
     let mut finished: Option<JobCondition> = condition(&job, "SuccessCriteriaMet").or_else(|| condition(&job, "FailureTarget"));
+    if finished.is_none()
+        && let Some(message) = fail_job_message(&job, &pods)
+    {
+        finished = Some(new_condition("FailureTarget", "PodFailurePolicy", &message, now));
+    }
     let mut requeue = None;
     if finished.is_none() {
         if failed > backoff_limit(&job) {
@@ -490,6 +656,26 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             } else {
                 requeue = Duration::try_from(end.duration_since(now)).ok();
             }
+        }
+    }
+    if is_indexed(&job) {
+        if let Some(limit) = per_index::limit(&job) {
+            let previous = parse_intervals_below(status.failed_indexes.as_deref().unwrap_or(""), total);
+            indexes.failed = per_index::failed_indexes(&job, &pods, previous, limit);
+            if finished.is_none() {
+                let n_failed = i32::try_from(indexes.failed.len()).unwrap_or(i32::MAX);
+                if job.spec.as_ref().and_then(|s| s.max_failed_indexes).is_some_and(|max| n_failed > max) {
+                    finished = Some(new_condition("FailureTarget", "MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number of failed indexes", now));
+                } else if n_failed > 0 && n_failed.saturating_add(succeeded) >= total {
+                    finished = Some(new_condition("FailureTarget", "FailedIndexes", "Job has failed indexes", now));
+                }
+            }
+            indexes.last_failed = per_index::last_failed_per_index(&job, &pods, &active_pods, &indexes.succeeded, &indexes.failed);
+        }
+        if finished.is_none()
+            && let Some(message) = success_policy::evaluate(job.spec.as_ref().and_then(|s| s.success_policy.as_ref()), total, &indexes.succeeded)
+        {
+            finished = Some(new_condition("SuccessCriteriaMet", "SuccessPolicy", &message, now));
         }
     }
     let mut active = i32::try_from(active_pods.len()).unwrap_or(0);
@@ -507,7 +693,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         ready -= active_pods.iter().filter(|p| is_ready(p)).count().min(usize::try_from(deleted).unwrap_or(0)) as i32;
     } else {
         if satisfied && job.metadata.deletion_timestamp.is_none() {
-            match manage(&ctx, &job, &active_pods, &pods, succeeded, &succeeded_indexes, now).await {
+            match manage(&ctx, &job, &active_pods, Progress { all: &pods, succeeded, terminating, indexes: &indexes }, now).await {
                 Ok(sync) => {
                     active = sync.active;
                     requeue = match (requeue, sync.requeue) {
@@ -551,13 +737,18 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         if !has_finalizer(p) {
             continue;
         }
-        let failed_pod = counts_as_failed(p);
-        let done = failed_pod || phase(p) == "Succeeded" || finished.as_ref().is_some_and(|c| c.type_ == "FailureTarget");
+        let failed_pod = counts_as_failed(&job, p);
+        let u = uid(&p.metadata);
+        // Upstream's canRemoveFinalizer; the last failed pod of an index to run again keeps
+        // its finalizer until its replacement carries the index's failure count.
+        let delayed = || completion_index(p).and_then(|i| indexes.last_failed.get(&i)).is_some_and(|last| uid(&last.metadata) == u);
+        let done = job.metadata.deletion_timestamp.is_some() || finished.is_some() || phase(p) == "Succeeded" || (failed_pod && !delayed());
         if !done {
             continue;
         }
         to_release.push(p.clone());
-        let u = uid(&p.metadata);
+        // When the job failed, every pod not succeeded is a failure.
+        let job_failed = finished.as_ref().is_some_and(|c| c.type_ != "SuccessCriteriaMet");
         if phase(p) == "Succeeded" {
             if !is_indexed(&job) && !in_uncounted(&u, &uncounted.succeeded) {
                 uncounted.succeeded.get_or_insert_with(Vec::new).push(u);
@@ -565,18 +756,25 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             } else if is_indexed(&job) {
                 needs_flush = true;
             }
-        } else if (failed_pod || finished.is_some()) && !in_uncounted(&u, &uncounted.failed) {
+        } else if (failed_pod || job_failed) && !in_uncounted(&u, &uncounted.failed) && index_ok(p) && failure_counts(&job, p) {
             uncounted.failed.get_or_insert_with(Vec::new).push(u);
             needs_flush = true;
         }
     }
+    if per_index::limit(&job).is_some() && is_indexed(&job) {
+        let text = format_intervals(&indexes.failed);
+        if status.failed_indexes.as_deref() != Some(text.as_str()) {
+            needs_flush = true;
+        }
+        status.failed_indexes = Some(text);
+    }
     if is_indexed(&job) {
-        let text = format_intervals(&succeeded_indexes);
+        let text = format_intervals(&indexes.succeeded);
         if status.completed_indexes.as_deref().unwrap_or("") != text {
             needs_flush = true;
         }
         status.completed_indexes = Some(text);
-        status.succeeded = Some(i32::try_from(succeeded_indexes.len()).unwrap_or(0)).filter(|n| *n != 0);
+        status.succeeded = Some(i32::try_from(indexes.succeeded.len()).unwrap_or(0)).filter(|n| *n != 0);
     }
     // The interim condition goes in first; the terminal one follows once everything is counted.
     if let Some(c) = &finished
@@ -644,21 +842,51 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
-/// The job a pod change concerns, lowering expectations on the way; orphaned pods still
-/// holding the tracking finalizer are released.
-fn pod_trigger(change: Change<Pod>, store: &Store<Job>, exp: &Expectations, orphans: &tokio::sync::mpsc::UnboundedSender<Arc<Pod>>) -> Option<ObjectRef<Job>> {
+/// The jobs a pod change concerns (upstream's add/update/deletePod), lowering expectations
+/// on the way: the pod's job; on a controllerRef change also the previous one; for a pod
+/// without a controller, every job whose selector matches it (one may adopt it). Orphaned
+/// pods still holding the tracking finalizer are released.
+fn pod_triggers(change: Change<Pod>, store: &Store<Job>, exp: &Expectations, orphans: &tokio::sync::mpsc::UnboundedSender<Arc<Pod>>) -> Vec<ObjectRef<Job>> {
     let pod = change.object();
-    if controller_ref::controller_of(&pod.metadata)?.kind != "Job" {
-        return None;
+    let mut out = Vec::new();
+    if let Change::Updated { old, new } = &change
+        && let Some(was) = controller_ref::controller_of(&old.metadata)
+        && controller_ref::controller_of(&new.metadata).is_none_or(|now| now.uid != was.uid)
+        && let Some(job) = controller_ref::resolve(store, "Job", &old.metadata)
+    {
+        out.push(ObjectRef::from_obj(&*job));
     }
-    let Some(job) = controller_ref::resolve(store, "Job", &pod.metadata) else {
-        if has_finalizer(pod) && !matches!(change, Change::Deleted(_)) {
-            let _ = orphans.send(pod.clone());
+    let deleted = matches!(change, Change::Deleted(_));
+    match controller_ref::controller_of(&pod.metadata) {
+        Some(r) if r.kind != "Job" => {}
+        Some(_) => match controller_ref::resolve(store, "Job", &pod.metadata) {
+            Some(job) => {
+                exp.observe(&key(&job.metadata), &change);
+                out.push(ObjectRef::from_obj(&*job));
+            }
+            None if has_finalizer(pod) && !deleted => {
+                let _ = orphans.send(pod.clone());
+            }
+            None => {}
+        },
+        None if deleted => {}
+        None => {
+            if has_finalizer(pod) {
+                let _ = orphans.send(pod.clone());
+            }
+            if pod.metadata.deletion_timestamp.is_none() {
+                let empty = BTreeMap::new();
+                let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
+                for job in store.state().into_iter().filter(|j| j.metadata.namespace == pod.metadata.namespace) {
+                    let selector = job.spec.as_ref().and_then(|s| s.selector.as_ref());
+                    if selector.is_some() && Selector::from_label_selector(selector).is_ok_and(|s| s.matches(labels)) {
+                        out.push(ObjectRef::from_obj(&*job));
+                    }
+                }
+            }
         }
-        return None;
-    };
-    exp.observe(&key(&job.metadata), &change);
-    Some(ObjectRef::from_obj(&*job))
+    }
+    out
 }
 
 pub async fn run(client: kube::Client, stop: CancellationToken) {
@@ -688,7 +916,7 @@ pub async fn run(client: kube::Client, stop: CancellationToken) {
     let job_triggers = expectations::owner_triggers(job_changes, expectations.clone());
     let pod_triggers = {
         let (exp, store) = (expectations.clone(), jobs.clone());
-        pod_changes.filter_map(move |change| futures::future::ready(pod_trigger(change, &store, &exp, &orphan_tx)))
+        pod_changes.flat_map(move |change| futures::stream::iter(pod_triggers(change, &store, &exp, &orphan_tx)))
     };
     let triggers = futures::stream::select(job_triggers, pod_triggers).boxed();
     let ctx = Arc::new(Ctx {
@@ -708,8 +936,10 @@ mod tests {
     #[test]
     fn completed_indexes_as_intervals() {
         let set: BTreeSet<i32> = [0, 1, 2, 5, 7, 8].into_iter().collect();
-        assert_eq!(format_intervals(&set), "0-2,5,7-8");
+        assert_eq!(format_intervals(&set), "0-2,5,7,8");
+        assert_eq!(parse_intervals("0-2,5,7,8"), set);
         assert_eq!(parse_intervals("0-2,5,7-8"), set);
+        assert_eq!(parse_intervals_below("1-9,x,12", 4), [1, 2, 3].into_iter().collect());
         assert_eq!(format_intervals(&BTreeSet::new()), "");
     }
 
@@ -738,14 +968,15 @@ mod tests {
             Arc::new(serde_json::from_value(json!({"metadata": {"name": finished}, "status": {"phase": phase, "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 1, "finishedAt": finished}}}]}})).expect("pod"))
         };
         let now: Timestamp = "2025-01-01T00:01:00Z".parse().expect("now");
-        assert_eq!(backoff_remaining(&[], now), None);
+        let plain = job(json!({"template": {}}));
+        assert_eq!(backoff_remaining(&plain, &[], now), None);
         // One failure 4 s ago: 10 s backoff, 6 s left.
-        assert_eq!(backoff_remaining(&[pod("Failed", "2025-01-01T00:00:56Z")], now), Some(Duration::from_secs(6)));
+        assert_eq!(backoff_remaining(&plain, &[pod("Failed", "2025-01-01T00:00:56Z")], now), Some(Duration::from_secs(6)));
         // Two failures: 20 s from the last one.
         let two = [pod("Failed", "2025-01-01T00:00:30Z"), pod("Failed", "2025-01-01T00:00:50Z")];
-        assert_eq!(backoff_remaining(&two, now), Some(Duration::from_secs(10)));
+        assert_eq!(backoff_remaining(&plain, &two, now), Some(Duration::from_secs(10)));
         // A success after them resets the count.
         let reset = [pod("Failed", "2025-01-01T00:00:30Z"), pod("Succeeded", "2025-01-01T00:00:40Z")];
-        assert_eq!(backoff_remaining(&reset, now), None);
+        assert_eq!(backoff_remaining(&plain, &reset, now), None);
     }
 }
