@@ -15,6 +15,7 @@ mod node;
 mod object;
 mod pod;
 mod pod_spec;
+mod policy;
 mod rbac;
 mod replication_controller;
 mod scheduling;
@@ -232,9 +233,9 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
         ("certificates.k8s.io", "certificatesigningrequests") => {
             Box::new(certificates::CertificateSigningRequestStrategy)
         }
+        ("policy", "poddisruptionbudgets") => Box::new(policy::PodDisruptionBudgetStrategy),
         // The other strategies that set metadata.generation upstream.
-        ("policy", "poddisruptionbudgets")
-        | ("networking.k8s.io", "ingresses" | "networkpolicies" | "ingressclasses")
+        ("networking.k8s.io", "ingresses" | "networkpolicies" | "ingressclasses")
         | ("discovery.k8s.io", "endpointslices")
         | ("flowcontrol.apiserver.k8s.io", "flowschemas" | "prioritylevelconfigurations")
         | (
