@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;
@@ -20,6 +21,7 @@ pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
 pub mod simnode;
+pub mod statefulset;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,7 +81,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -93,6 +95,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("resourcequota", |c, s| Box::pin(resource_quota::run(c, s))),
     ("deployment", |c, s| Box::pin(deployment::controller::run(c, s))),
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
+    ("statefulset", |c, s| Box::pin(statefulset::run(c, s))),
     ("job", |c, s| Box::pin(job::run(c, s))),
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
 ];
