@@ -432,26 +432,18 @@ async fn owned_revisions(ctx: &Ctx, set: &StatefulSet, selector: &Selector) -> R
     Ok(owned)
 }
 
-/// Writes `status` when it differs from the set's (one retry on a fresh read).
+/// Writes `status` when it differs from the set's. On a conflict the set changed under
+/// the sync: the error brings a quick retry that works from the fresh set, rather than
+/// writing a status computed from the stale one over it.
 async fn write_status(ctx: &Ctx, set: &StatefulSet, status: StatefulSetStatus) -> Result<(), Error> {
     if !update::status_changed(set, &status) {
         return Ok(());
     }
     let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace(set));
     let mut updated = set.clone();
-    updated.status = Some(status.clone());
+    updated.status = Some(status);
     match api.replace_status(name(set), &PostParams::default(), &updated).await {
         Ok(_) => Ok(()),
-        Err(e) if informer::is_conflict(&e) => {
-            let Some(mut fresh) = api.get_opt(name(set)).await? else { return Ok(()) };
-            if fresh.metadata.uid != set.metadata.uid {
-                return Ok(());
-            }
-            let conditions = fresh.status.as_ref().and_then(|s| s.conditions.clone());
-            fresh.status = Some(StatefulSetStatus { conditions, ..status });
-            api.replace_status(name(set), &PostParams::default(), &fresh).await?;
-            Ok(())
-        }
         Err(e) if informer::is_not_found(&e) => Ok(()),
         Err(e) => Err(e.into()),
     }
