@@ -473,7 +473,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, Error
             renumbered
         }
         revisions::UpdateRevision::Create(r) => {
-            let (created, count) = revisions::create(&ctx.client, &set, r, collision_count).await?;
+            let (created, count) = revisions::create(&ctx.client, &set, *r, collision_count).await?;
             collision_count = count;
             if !sorted.iter().any(|o| o.metadata.name == created.metadata.name) {
                 sorted.push(created.clone());

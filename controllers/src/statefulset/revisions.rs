@@ -72,7 +72,7 @@ pub enum UpdateRevision {
     /// An older revision holds it: it becomes the newest under this number.
     Renumber(Arc<ControllerRevision>, i64),
     /// No revision holds it: create this one.
-    Create(ControllerRevision),
+    Create(Box<ControllerRevision>),
 }
 
 /// The first half of upstream's `getStatefulSetRevisions`, without the writes.
@@ -83,7 +83,7 @@ pub fn choose_update(set: &StatefulSet, sorted: &[Arc<ControllerRevision>], coll
     Ok(match (equal.last(), sorted.last()) {
         (Some(found), Some(latest)) if Arc::ptr_eq(found, latest) => UpdateRevision::Latest((*found).clone()),
         (Some(found), _) => UpdateRevision::Renumber((*found).clone(), wanted.revision),
-        (None, _) => UpdateRevision::Create(wanted),
+        (None, _) => UpdateRevision::Create(Box::new(wanted)),
     })
 }
 

@@ -273,7 +273,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
         .map(|(pod, ord)| (ord, pod.map_or_else(|| Slot::Missing(Box::new(versioned_pod(inputs, ord))), Slot::Existing)))
         .collect();
     condemned.sort_by_key(|p| std::cmp::Reverse(identity::ordinal(p)));
-    count(&mut status, slots.iter().filter_map(|(_, s)| matches!(s, Slot::Existing(_)).then(|| s.pod())).chain(condemned.iter().map(|p| &**p)), inputs);
+    count(&mut status, slots.iter().filter(|(_, s)| matches!(s, Slot::Existing(_))).map(|(_, s)| s.pod()).chain(condemned.iter().map(|p| &**p)), inputs);
 
     let first_unhealthy: Option<String> = slots
         .iter()
@@ -458,7 +458,8 @@ mod tests {
     fn ordered_ready_sets_act_on_one_pod_at_a_time() {
         let ordered = with(json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}));
         let parallel = with(json!({"podManagementPolicy": "Parallel", "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}));
-        let cases: Vec<(&str, &StatefulSet, Vec<Arc<Pod>>, Vec<Vec<&str>>)> = vec![
+        type Case<'a> = (&'a str, &'a StatefulSet, Vec<Arc<Pod>>, Vec<Vec<&'a str>>);
+        let cases: Vec<Case> = vec![
             ("create the first", &ordered, vec![], vec![vec!["create web-0"]]),
             ("wait for web-0 to be ready", &ordered, vec![pod(0, "web-new", "running")], vec![vec![]]),
             ("then create web-1", &ordered, vec![pod(0, "web-new", "ready")], vec![vec!["create web-1"]]),
