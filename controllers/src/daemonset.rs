@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use crate::controller_ref;
+use crate::history::{self, same_data};
 use crate::deployment::template_hash;
 use crate::deployment::util::scaled;
 use crate::expectations::{self, Expectations};
@@ -209,44 +210,9 @@ fn sort_pods(pods: &mut [Arc<Pod>]) {
     });
 }
 
-fn sorted_keys(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sorted_keys(v))).collect();
-            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().map(sorted_keys).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Whether a stored revision holds `patch` (upstream compares the bytes; a stored copy
-/// may have lost its nulls and its key order).
-fn same_data(revision: &ControllerRevision, patch: &Value) -> bool {
-    fn strip(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip(v))).collect()),
-            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
-            other => other.clone(),
-        }
-    }
-    revision.data.as_ref().is_some_and(|d| sorted_keys(&strip(&d.0)) == sorted_keys(&strip(patch)))
-}
-
-/// Upstream's `getPatch`: the revision's data, a patch replacing `spec.template` (keys
-/// sorted, as Go encodes maps).
+/// Upstream's `getPatch`: the revision's data, a patch replacing `spec.template`.
 fn revision_patch(ds: &DaemonSet) -> Result<Value, serde_json::Error> {
-    let mut t = serde_json::to_value(template(ds))?;
-    if let Some(m) = t.as_object_mut() {
-        m.insert("$patch".into(), json!("replace"));
-        // Go writes the template's zero creationTimestamp as null (a struct is never
-        // omitted as empty).
-        let meta = m.entry("metadata").or_insert_with(|| json!({}));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.entry("creationTimestamp").or_insert(Value::Null);
-        }
-    }
-    Ok(sorted_keys(&json!({"spec": {"template": t}})))
+    history::template_patch(&template(ds))
 }
 
 /// The current revision's hash, creating or renumbering its ControllerRevision, and

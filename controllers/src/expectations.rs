@@ -61,6 +61,13 @@ impl Expectations {
         self.lock().insert(key.to_string(), Expected { adds: 0, deletes: pods.into_iter().collect(), since: Instant::now() });
     }
 
+    /// The controller is about to create `adds` pods and delete these (`namespace/name`
+    /// keys) in one sync.
+    pub fn expect(&self, key: &str, adds: usize, deletes: impl IntoIterator<Item = String>) {
+        let adds = i64::try_from(adds).unwrap_or(i64::MAX);
+        self.lock().insert(key.to_string(), Expected { adds, deletes: deletes.into_iter().collect(), since: Instant::now() });
+    }
+
     /// A pod the controller created was seen (or its creation will never be seen).
     pub fn creation_observed(&self, key: &str) {
         if let Some(e) = self.lock().get_mut(key) {
@@ -141,6 +148,12 @@ mod tests {
         assert_eq!(exp.pending("ns/rs"), (0, 1));
         exp.deletion_observed("ns/rs", "ns/b");
         assert!(exp.satisfied("ns/rs"));
+
+        exp.expect("ns/sts", 1, ["ns/web-2".to_string()]);
+        exp.creation_observed("ns/sts");
+        assert_eq!(exp.pending("ns/sts"), (0, 1));
+        exp.deletion_observed("ns/sts", "ns/web-2");
+        assert!(exp.satisfied("ns/sts"));
     }
 
     #[test]

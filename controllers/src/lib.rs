@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;
@@ -21,6 +22,7 @@ pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
 pub mod simnode;
+pub mod statefulset;
 pub mod ttl_after_finished;
 
 use std::path::PathBuf;
@@ -81,7 +83,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -95,6 +97,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("resourcequota", |c, s| Box::pin(resource_quota::run(c, s))),
     ("deployment", |c, s| Box::pin(deployment::controller::run(c, s))),
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
+    ("statefulset", |c, s| Box::pin(statefulset::run(c, s))),
     ("job", |c, s| Box::pin(job::run(c, s))),
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
