@@ -55,6 +55,16 @@ pub enum Error {
     Several(String),
 }
 
+impl Error {
+    /// The message a ReplicaFailure condition carries (upstream's `err.Error()`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Api(e) => informer::message(e),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl informer::Conflict for Error {
     fn is_conflict(&self) -> bool {
         matches!(self, Error::Api(e) if informer::is_conflict(e))
@@ -339,7 +349,7 @@ async fn manage_replicas<K: PodSet>(ctx: &Ctx<K>, rs: &K, active: &[Arc<Pod>], a
                     }
                     Err(e) if is_namespace_terminating(&e) => Ok(()),
                     Err(e) => {
-                        ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {e}"));
+                        ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {}", informer::message(&e)));
                         Err(e)
                     }
                 }
@@ -373,7 +383,7 @@ async fn manage_replicas<K: PodSet>(ctx: &Ctx<K>, rs: &K, active: &[Arc<Pod>], a
                         if informer::is_not_found(&e) {
                             Ok(())
                         } else {
-                            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {e}"));
+                            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {}", informer::message(&e)));
                             Err(e)
                         }
                     }
@@ -424,7 +434,7 @@ fn calculate_status<K: PodSet>(rs: &K, active: &[Arc<Pod>], manage_error: Option
                 status: "True".into(),
                 last_transition_time: Some(now_time()),
                 reason: Some(reason.into()),
-                message: Some(err.to_string()),
+                message: Some(err.message()),
             });
         }
         None if failure => {
@@ -660,12 +670,13 @@ mod tests {
         }));
         let now: Timestamp = "2025-01-01T00:01:00Z".parse().expect("now");
         let active = vec![pod("a", json!({"app": "web", "tier": "fe"}), Some("2025-01-01T00:00:00Z")), pod("b", json!({"app": "web"}), None)];
-        let err = Error::Several("pods \"web-x\" is forbidden: exceeded quota".into());
+        let message = "pods \"web-x\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2";
+        let err = Error::Api(kube::Error::Api(kube::core::Status::failure(message, "Forbidden").with_code(403).boxed()));
         let (status, _) = calculate_status(&rc, &active, Some(&err), now);
         assert_eq!((status.replicas, status.fully_labeled_replicas, status.ready_replicas, status.available_replicas), (2, Some(1), Some(1), Some(1)));
         let cond = status.conditions.as_ref().and_then(|c| c.first()).expect("ReplicaFailure");
         assert_eq!((cond.type_.as_str(), cond.status.as_str(), cond.reason.as_deref()), ("ReplicaFailure", "True", Some("FailedCreate")));
-        assert!(cond.message.as_deref().is_some_and(|m| m.contains("exceeded quota")));
+        assert_eq!(cond.message.as_deref(), Some(message));
 
         // Written back in the RC's own shape, and cleared once a sync succeeds.
         let mut failed = rc.clone();
