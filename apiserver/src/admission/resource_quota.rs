@@ -19,6 +19,10 @@ use super::forbidden;
 use crate::registry::params::{ListParams, WriteOptions};
 use crate::registry::store::{Admission, NoAdmission, Store, Sub};
 
+/// How many times a create re-reads and re-evaluates the quotas whose charge met a
+/// conflicting write (upstream's evaluator retries 3 times).
+const CONFLICT_RETRIES: usize = 3;
+
 /// The compute resources each container must name when a quota tracks them.
 const MUST_SPECIFY: &[&str] = &["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
 
@@ -31,7 +35,23 @@ impl ResourceQuota {
         ResourceQuota { quotas }
     }
 
+    /// Evaluates and charges the namespace's quotas; a quota whose charge conflicts with
+    /// another write (a concurrent create, the quota controller) is read again and
+    /// evaluated afresh, as upstream's evaluator does, rather than failing the create.
     async fn admit(&self, info: &'static ResourceInfo, namespace: &str, obj: &Value) -> Result<(), ApiError> {
+        let mut charged = BTreeSet::new();
+        let mut attempt = 0;
+        loop {
+            match self.admit_once(info, namespace, obj, &mut charged).await {
+                Err(e) if e.code == 409 && attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One evaluation of the quotas not in `charged` (those already charged for this
+    /// object); each quota charged is added to it.
+    async fn admit_once(&self, info: &'static ResourceInfo, namespace: &str, obj: &Value, charged: &mut BTreeSet<String>) -> Result<(), ApiError> {
         // Quotas do not count themselves being created.
         let page = self.quotas.list(Some(namespace), &ListParams::default()).await?;
         if page.items.is_empty() {
@@ -47,6 +67,9 @@ impl ResourceQuota {
                 continue;
             }
             let name = q["metadata"]["name"].as_str().unwrap_or("");
+            if charged.contains(name) {
+                continue;
+            }
             let hard = quota::parse_list(&q["spec"]["hard"]);
             let tracked: Vec<&String> = hard.keys().filter(|k| quota::tracks(info.group, info.plural, k)).collect();
             if tracked.is_empty() {
@@ -93,13 +116,14 @@ impl ResourceQuota {
             }
         }
         for (q, used) in charges {
+            let name = q["metadata"]["name"].as_str().unwrap_or("").to_string();
             self.charge(q, used).await?;
+            charged.insert(name);
         }
         Ok(())
     }
 
-    /// Writes the new usage into the quota's status (upstream retries on conflicts; the
-    /// quota controller recounts from the objects anyway).
+    /// Writes the new usage into the quota's status (a conflict is retried by `admit`).
     async fn charge(&self, mut q: Value, used: ResourceList) -> Result<(), ApiError> {
         let ns = q["metadata"]["namespace"].as_str().unwrap_or("").to_string();
         let name = q["metadata"]["name"].as_str().unwrap_or("").to_string();
