@@ -1,8 +1,8 @@
 //! The ReplicationController controller inside `ironkube up`, on simulated nodes: an RC
 //! (its selector defaulted from the template) comes up to 3 ready replicas owned through
-//! v1 controllerRefs; `kubectl scale rc` goes through the scale subresource both ways; a
-//! matching orphan is adopted instead of duplicated; a pod whose labels stop matching is
-//! released and replaced; a quota that refuses pods shows as the ReplicaFailure condition
+//! v1 controllerRefs; `kubectl scale rc`, a patch and a PUT of the scale subresource resize
+//! it; a matching orphan is adopted instead of duplicated; a pod whose labels stop matching
+//! is released and replaced; a quota that refuses pods shows as the ReplicaFailure condition
 //! until the RC is scaled to fit; Events come from `replication-controller`; and deleting
 //! an RC takes its pods in the background, or leaves them ownerless with
 //! `--cascade=orphan`.
@@ -87,10 +87,16 @@ fn replication_controllers_scale_adopt_release_fail_and_delete() {
         assert!(pod["metadata"]["generateName"].as_str().is_some_and(|n| n == "web-"), "{pod}");
     }
 
-    // kubectl scale goes through the scale subresource, up and down.
-    cluster.kubectl_ok(KUBECTL, &["scale", "rc", "web", "-n", "rc", "--replicas=5"]);
+    // The scale subresource: `kubectl scale`; a strategic merge patch with the payload the
+    // lifecycle conformance test sends (a marshalled Scale); an unconditional PUT.
+    cluster.kubectl_ok(KUBECTL, &["scale", "rc", "web", "-n", "rc", "--replicas=4"]);
+    settled(&cluster, "rc", "web", 4);
+    let payload = r#"{"metadata":{"creationTimestamp":null},"spec":{"replicas":5},"status":{"replicas":0}}"#;
+    cluster.kubectl_ok(KUBECTL, &["patch", "rc", "web", "-n", "rc", "--subresource=scale", "--type=strategic", "-p", payload]);
     settled(&cluster, "rc", "web", 5);
-    cluster.kubectl_ok(KUBECTL, &["scale", "rc", "web", "-n", "rc", "--replicas=2"]);
+    let put = tmp.path().join("scale.json");
+    std::fs::write(&put, r#"{"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "web", "namespace": "rc"}, "spec": {"replicas": 2}}"#).expect("writing the scale");
+    cluster.kubectl_ok(KUBECTL, &["replace", "--raw", "/api/v1/namespaces/rc/replicationcontrollers/web/scale", "-f", &put.display().to_string()]);
     settled(&cluster, "rc", "web", 2);
     eventually("2 live pods of web", || match live_pods(&cluster, "rc", "app=web")?.len() {
         2 => Ok(()),
@@ -160,9 +166,20 @@ fn replication_controllers_scale_adopt_release_fail_and_delete() {
         }
     });
     assert_eq!((failed["status"].as_str(), failed["reason"].as_str()), (Some("True"), Some("FailedCreate")), "{failed}");
-    assert!(failed["message"].as_str().is_some_and(|m| m.contains("exceeded quota: pods")), "{failed}");
-    let warnings = cluster.kubectl_ok(KUBECTL, &["get", "events", "-n", "quota", "--field-selector", "reason=FailedCreate", "-o", "jsonpath={.items[*].message}"]);
-    assert!(warnings.contains("Error creating: pods ") && warnings.contains("is forbidden: exceeded quota: pods"), "{warnings}");
+    // The condition carries the first failure's Status message. (Quota admission can still
+    // answer a create with a 409 when the quota controller's write races its charge, so
+    // only the event the retries end with is checked for upstream's quota text.)
+    assert!(failed["message"].as_str().is_some_and(|m| m.starts_with("pods ") || m.starts_with("Operation cannot be fulfilled")), "{failed}");
+    eventually("a FailedCreate event with the quota's refusal", || {
+        let list = json(&cluster, &["get", "events", "-n", "quota", "--field-selector", "reason=FailedCreate"])?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let refused = items.iter().any(|e| {
+            let m = e["message"].as_str().unwrap_or("");
+            m.starts_with("Error creating: pods \"condition-test-") && m.contains("is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2")
+        });
+        let from_rc = items.iter().all(|e| e["source"]["component"] == "replication-controller" && e["type"] == "Warning");
+        if refused && from_rc { Ok(()) } else { Err(format!("{items:?}")) }
+    });
     cluster.kubectl_ok(KUBECTL, &["scale", "rc", "condition-test", "-n", "quota", "--replicas=2"]);
     eventually("the ReplicaFailure condition cleared", || {
         let rc = json(&cluster, &["get", "rc", "condition-test", "-n", "quota"])?;

@@ -5,8 +5,8 @@
 //! charged to the quotas at once (`status.used`), as upstream's plugin does, so creates
 //! racing the quota controller cannot overrun it.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -28,17 +28,31 @@ const MUST_SPECIFY: &[&str] = &["cpu", "memory", "requests.cpu", "requests.memor
 
 pub struct ResourceQuota {
     quotas: Arc<Store>,
+    /// One evaluation at a time per namespace (upstream's evaluator hands a namespace's
+    /// waiting admissions to one worker), so creates racing in a namespace never conflict
+    /// on its quotas with each other.
+    namespaces: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ResourceQuota {
     pub fn new(quotas: Arc<Store>) -> Self {
-        ResourceQuota { quotas }
+        ResourceQuota { quotas, namespaces: Mutex::new(HashMap::new()) }
     }
 
-    /// Evaluates and charges the namespace's quotas; a quota whose charge conflicts with
-    /// another write (a concurrent create, the quota controller) is read again and
-    /// evaluated afresh, as upstream's evaluator does, rather than failing the create.
+    fn namespace_lock(&self, namespace: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.namespaces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget namespaces nobody is evaluating in (only the map holds their lock).
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(namespace.to_string()).or_default().clone()
+    }
+
+    /// Evaluates and charges the namespace's quotas, one create at a time per namespace; a
+    /// quota whose charge conflicts with another write (the quota controller's) is read
+    /// again and evaluated afresh, as upstream's evaluator does, rather than failing the
+    /// create.
     async fn admit(&self, info: &'static ResourceInfo, namespace: &str, obj: &Value) -> Result<(), ApiError> {
+        let lock = self.namespace_lock(namespace);
+        let _serialized = lock.lock().await;
         let mut charged = BTreeSet::new();
         let mut attempt = 0;
         loop {
