@@ -156,6 +156,16 @@ pub fn is_not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(e) if e.code == 404)
 }
 
+/// What Go clients print for an error: an API error is its Status message alone (as in
+/// upstream's `Error creating: ...` events and failure conditions), anything else its
+/// description.
+pub fn message(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(e) => e.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Errors that can say whether they were a write conflict.
 pub trait Conflict {
     fn is_conflict(&self) -> bool;

@@ -17,6 +17,7 @@ pub mod leader;
 pub mod namespace;
 pub mod recorder;
 pub mod replicaset;
+pub mod replication;
 pub mod resource_quota;
 pub mod root_ca;
 pub mod runtime;
@@ -83,7 +84,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -92,6 +93,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("namespace", |c, s| Box::pin(namespace::run(c, s))),
     ("serviceaccount", |c, s| Box::pin(service_account::run(c, s))),
     ("replicaset", |c, s| Box::pin(replicaset::run(c, s))),
+    ("replicationcontroller", |c, s| Box::pin(replication::run(c, s))),
     ("garbage-collector", |c, s| Box::pin(garbage_collector::run(c, s))),
     ("endpoints", |c, s| Box::pin(endpoints::run(c, s))),
     ("resourcequota", |c, s| Box::pin(resource_quota::run(c, s))),

@@ -5,8 +5,8 @@
 //! charged to the quotas at once (`status.used`), as upstream's plugin does, so creates
 //! racing the quota controller cannot overrun it.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -19,19 +19,53 @@ use super::forbidden;
 use crate::registry::params::{ListParams, WriteOptions};
 use crate::registry::store::{Admission, NoAdmission, Store, Sub};
 
+/// How many times a create re-reads and re-evaluates the quotas whose charge met a
+/// conflicting write (upstream's evaluator retries 3 times).
+const CONFLICT_RETRIES: usize = 3;
+
 /// The compute resources each container must name when a quota tracks them.
 const MUST_SPECIFY: &[&str] = &["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
 
 pub struct ResourceQuota {
     quotas: Arc<Store>,
+    /// One evaluation at a time per namespace (upstream's evaluator hands a namespace's
+    /// waiting admissions to one worker), so creates racing in a namespace never conflict
+    /// on its quotas with each other.
+    namespaces: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ResourceQuota {
     pub fn new(quotas: Arc<Store>) -> Self {
-        ResourceQuota { quotas }
+        ResourceQuota { quotas, namespaces: Mutex::new(HashMap::new()) }
     }
 
+    fn namespace_lock(&self, namespace: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.namespaces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget namespaces nobody is evaluating in (only the map holds their lock).
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(namespace.to_string()).or_default().clone()
+    }
+
+    /// Evaluates and charges the namespace's quotas, one create at a time per namespace; a
+    /// quota whose charge conflicts with another write (the quota controller's) is read
+    /// again and evaluated afresh, as upstream's evaluator does, rather than failing the
+    /// create.
     async fn admit(&self, info: &'static ResourceInfo, namespace: &str, obj: &Value) -> Result<(), ApiError> {
+        let lock = self.namespace_lock(namespace);
+        let _serialized = lock.lock().await;
+        let mut charged = BTreeSet::new();
+        let mut attempt = 0;
+        loop {
+            match self.admit_once(info, namespace, obj, &mut charged).await {
+                Err(e) if e.code == 409 && attempt < CONFLICT_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One evaluation of the quotas not in `charged` (those already charged for this
+    /// object); each quota charged is added to it.
+    async fn admit_once(&self, info: &'static ResourceInfo, namespace: &str, obj: &Value, charged: &mut BTreeSet<String>) -> Result<(), ApiError> {
         // Quotas do not count themselves being created.
         let page = self.quotas.list(Some(namespace), &ListParams::default()).await?;
         if page.items.is_empty() {
@@ -47,6 +81,9 @@ impl ResourceQuota {
                 continue;
             }
             let name = q["metadata"]["name"].as_str().unwrap_or("");
+            if charged.contains(name) {
+                continue;
+            }
             let hard = quota::parse_list(&q["spec"]["hard"]);
             let tracked: Vec<&String> = hard.keys().filter(|k| quota::tracks(info.group, info.plural, k)).collect();
             if tracked.is_empty() {
@@ -93,13 +130,14 @@ impl ResourceQuota {
             }
         }
         for (q, used) in charges {
+            let name = q["metadata"]["name"].as_str().unwrap_or("").to_string();
             self.charge(q, used).await?;
+            charged.insert(name);
         }
         Ok(())
     }
 
-    /// Writes the new usage into the quota's status (upstream retries on conflicts; the
-    /// quota controller recounts from the objects anyway).
+    /// Writes the new usage into the quota's status (a conflict is retried by `admit`).
     async fn charge(&self, mut q: Value, used: ResourceList) -> Result<(), ApiError> {
         let ns = q["metadata"]["namespace"].as_str().unwrap_or("").to_string();
         let name = q["metadata"]["name"].as_str().unwrap_or("").to_string();

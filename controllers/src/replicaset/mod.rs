@@ -4,7 +4,11 @@
 //! batches and deleting the pods [`ranking`] picks, with expectations guarding against a
 //! lagging cache; and reports replicas, fullyLabeledReplicas, readyReplicas,
 //! availableReplicas (after `minReadySeconds`) and observedGeneration.
+//!
+//! The same sync serves ReplicationControllers (`crate::replication`): it is generic over
+//! [`PodSet`], which says what differs between the two kinds.
 
+pub mod pod_set;
 pub mod ranking;
 
 use std::collections::{BTreeMap, HashSet};
@@ -29,16 +33,16 @@ use crate::controller_ref::{self, Claim};
 use crate::expectations::{self, Expectations};
 use crate::informer::{self, Change};
 use crate::recorder::Recorder;
+pub use pod_set::PodSet;
 
-/// The controller's name in `--controllers` and in Events.
-pub const NAME: &str = "replicaset";
-const EVENT_SOURCE: &str = "replicaset-controller";
+/// The controller's name in `--controllers`.
+pub const NAME: &str = <ReplicaSet as PodSet>::CONTROLLER;
 /// The most pods one sync creates or deletes (upstream's `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
 /// The first slow-start batch (upstream's `SlowStartInitialBatchSize`).
 pub const SLOW_START_INITIAL_BATCH: usize = 1;
 
-/// What went wrong syncing one ReplicaSet.
+/// What went wrong syncing one ReplicaSet (or ReplicationController).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -51,15 +55,25 @@ pub enum Error {
     Several(String),
 }
 
+impl Error {
+    /// The message a ReplicaFailure condition carries (upstream's `err.Error()`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Api(e) => informer::message(e),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl informer::Conflict for Error {
     fn is_conflict(&self) -> bool {
         matches!(self, Error::Api(e) if informer::is_conflict(e))
     }
 }
 
-struct Ctx {
+struct Ctx<K: PodSet> {
     client: kube::Client,
-    replica_sets: Store<ReplicaSet>,
+    owners: Store<K>,
     pods: Store<Pod>,
     expectations: Arc<Expectations>,
     recorder: Recorder,
@@ -100,55 +114,38 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
     available_at(pod, min_ready_seconds).is_some_and(|at| min_ready_seconds <= 0 || at < now)
 }
 
-fn selector_of(rs: &ReplicaSet) -> Option<Selector> {
-    Selector::from_label_selector(Some(&rs.spec.as_ref()?.selector)).ok()
-}
-
-/// `spec.replicas` (defaulted to 1 like the API server does).
-pub fn replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-}
-
-fn min_ready_seconds(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
-}
-
-fn template(rs: &ReplicaSet) -> Option<&k8s_openapi::api::core::v1::PodTemplateSpec> {
-    rs.spec.as_ref()?.template.as_ref()
-}
-
 fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
 
-/// The ReplicaSet a controllerRef names, if it is in the store with that UID.
-fn resolve(store: &Store<ReplicaSet>, meta: &ObjectMeta) -> Option<Arc<ReplicaSet>> {
-    controller_ref::resolve(store, "ReplicaSet", meta)
+/// The owner a controllerRef names, if it is in the store with that UID.
+fn resolve<K: PodSet>(store: &Store<K>, meta: &ObjectMeta) -> Option<Arc<K>> {
+    controller_ref::resolve(store, &K::kind(&()), meta)
 }
 
-/// The ReplicaSets whose selector matches an orphan pod.
-fn matching(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+/// The owners whose selector matches an orphan pod.
+fn matching<K: PodSet>(store: &Store<K>, pod: &Pod) -> Vec<ObjectRef<K>> {
     let ns = pod.metadata.namespace.as_deref();
     let pod_labels = labels(&pod.metadata);
     store
         .state()
         .iter()
-        .filter(|rs| rs.metadata.namespace.as_deref() == ns)
-        .filter(|rs| selector_of(rs).is_some_and(|s| !s.is_empty() && s.matches(&pod_labels)))
+        .filter(|rs| rs.meta().namespace.as_deref() == ns)
+        .filter(|rs| rs.selector().is_some_and(|s| !s.is_empty() && s.matches(&pod_labels)))
         .map(|rs| ObjectRef::from_obj(&**rs))
         .collect()
 }
 
 /// Records a pod deletion against its owner's expectations; returns the owner to sync.
-fn pod_gone(store: &Store<ReplicaSet>, exp: &Expectations, pod: &Pod) -> Option<ObjectRef<ReplicaSet>> {
+fn pod_gone<K: PodSet>(store: &Store<K>, exp: &Expectations, pod: &Pod) -> Option<ObjectRef<K>> {
     let rs = resolve(store, &pod.metadata)?;
-    exp.deletion_observed(&key(&rs.metadata), &key(&pod.metadata));
+    exp.deletion_observed(&key(rs.meta()), &key(&pod.metadata));
     Some(ObjectRef::from_obj(&*rs))
 }
 
-/// Upstream's pod event handlers: which ReplicaSets a pod change concerns, lowering
+/// Upstream's pod event handlers: which owners a pod change concerns, lowering
 /// expectations on the way.
-fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectations) -> Vec<ObjectRef<ReplicaSet>> {
+fn pod_triggers<K: PodSet>(change: Change<Pod>, store: &Store<K>, exp: &Expectations) -> Vec<ObjectRef<K>> {
     match change {
         Change::Added(pod) => {
             if pod.metadata.deletion_timestamp.is_some() {
@@ -157,7 +154,7 @@ fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectatio
             if controller_ref::controller_of(&pod.metadata).is_some() {
                 return match resolve(store, &pod.metadata) {
                     Some(rs) => {
-                        exp.creation_observed(&key(&rs.metadata));
+                        exp.creation_observed(&key(rs.meta()));
                         vec![ObjectRef::from_obj(&*rs)]
                     }
                     None => Vec::new(),
@@ -196,11 +193,16 @@ fn pod_triggers(change: Change<Pod>, store: &Store<ReplicaSet>, exp: &Expectatio
     }
 }
 
+/// A controllerRef to `owner`, naming its kind.
+fn owner_ref<K: PodSet>(owner: &K) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+    controller_ref::new_controller_ref(&K::api_version(&()), &K::kind(&()), owner.meta())
+}
+
 /// Upstream's `GetPodFromTemplate`: the pod a ReplicaSet creates.
-fn pod_from_template(rs: &ReplicaSet) -> Pod {
-    let template = template(rs).cloned().unwrap_or_default();
+fn pod_from_template<K: PodSet>(rs: &K) -> Pod {
+    let template = rs.template().cloned().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
-    let name = rs.metadata.name.clone().unwrap_or_default();
+    let name = rs.meta().name.clone().unwrap_or_default();
     // The dash makes names prettier, when the name leaves room for it.
     let prefix = if name.len() < 253 { format!("{name}-") } else { name };
     Pod {
@@ -209,7 +211,7 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
             labels: Some(meta.labels.unwrap_or_default()),
             annotations: Some(meta.annotations.unwrap_or_default()),
             finalizers: meta.finalizers,
-            owner_references: Some(vec![controller_ref::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata)]),
+            owner_references: Some(vec![owner_ref(rs)]),
             ..Default::default()
         },
         spec: template.spec,
@@ -251,11 +253,13 @@ fn is_namespace_terminating(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(e) if e.code == 403 && e.message.contains("because it is being terminated"))
 }
 
-/// Adopts and releases; returns the active pods this ReplicaSet owns.
-async fn claim_pods(ctx: &Ctx, rs: &ReplicaSet, selector: &Selector, candidates: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
-    let ns = rs.metadata.namespace.clone().unwrap_or_default();
+/// Adopts and releases; returns the active pods this owner owns.
+async fn claim_pods<K: PodSet>(ctx: &Ctx<K>, rs: &K, selector: &Selector, candidates: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>, Error> {
+    let meta = rs.meta();
+    let ns = meta.namespace.clone().unwrap_or_default();
+    let rs_name = meta.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let owner = controller_ref::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
+    let owner = owner_ref(rs);
     let rs_uid = owner.uid.clone();
     let mut can_adopt: Option<Result<(), String>> = None;
     let mut claimed = Vec::new();
@@ -264,18 +268,19 @@ async fn claim_pods(ctx: &Ctx, rs: &ReplicaSet, selector: &Selector, candidates:
         let matches = selector.matches(&labels(&pod.metadata));
         let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
-        match controller_ref::claim(&rs.metadata, &pod.metadata, matches) {
+        match controller_ref::claim(meta, &pod.metadata, matches) {
             Claim::Owned => claimed.push(pod),
             Claim::Ignore => {}
             Claim::Adopt => {
-                // Recheck with a live read that the ReplicaSet is not being deleted.
+                // Recheck with a live read that the owner is not being deleted.
                 if can_adopt.is_none() {
-                    let rss: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
-                    can_adopt = Some(match rss.get_opt(rs.metadata.name.as_deref().unwrap_or("")).await? {
-                        Some(fresh) if fresh.metadata.uid.as_deref() != Some(rs_uid.as_str()) => Err(format!("original ReplicaSet {}/{} is gone", ns, rs.metadata.name.as_deref().unwrap_or(""))),
-                        Some(fresh) if fresh.metadata.deletion_timestamp.is_some() => Err(format!("{}/{} has just been deleted", ns, rs.metadata.name.as_deref().unwrap_or(""))),
+                    let owners: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+                    let kind = K::kind(&());
+                    can_adopt = Some(match owners.get_opt(&rs_name).await? {
+                        Some(fresh) if fresh.meta().uid.as_deref() != Some(rs_uid.as_str()) => Err(format!("original {kind} {ns}/{rs_name} is gone")),
+                        Some(fresh) if fresh.meta().deletion_timestamp.is_some() => Err(format!("{ns}/{rs_name} has just been deleted")),
                         Some(_) => Ok(()),
-                        None => Err("the ReplicaSet is gone".into()),
+                        None => Err(format!("the {kind} is gone")),
                     });
                 }
                 if let Some(Err(why)) = &can_adopt {
@@ -298,22 +303,22 @@ async fn claim_pods(ctx: &Ctx, rs: &ReplicaSet, selector: &Selector, candidates:
     if errors.is_empty() { Ok(claimed) } else { Err(Error::Several(errors.join("; "))) }
 }
 
-/// Pods of every ReplicaSet with the same controller (for spreading deletions).
-fn related_pods(ctx: &Ctx, rs: &ReplicaSet, all: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
-    let ns = rs.metadata.namespace.as_deref();
-    let siblings: Vec<Arc<ReplicaSet>> = match controller_ref::controller_of(&rs.metadata) {
+/// Pods of every object of the kind with the same controller (for spreading deletions).
+fn related_pods<K: PodSet>(ctx: &Ctx<K>, rs: &K, all: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+    let ns = rs.meta().namespace.as_deref();
+    let siblings: Vec<Arc<K>> = match controller_ref::controller_of(rs.meta()) {
         Some(owner) => ctx
-            .replica_sets
+            .owners
             .state()
             .into_iter()
-            .filter(|other| other.metadata.namespace.as_deref() == ns && controller_ref::is_controlled_by(&other.metadata, &owner.uid))
+            .filter(|other| other.meta().namespace.as_deref() == ns && controller_ref::is_controlled_by(other.meta(), &owner.uid))
             .collect(),
         None => vec![Arc::new(rs.clone())],
     };
     let mut seen = HashSet::new();
     let mut related = Vec::new();
     for sibling in siblings {
-        let Some(selector) = selector_of(&sibling) else { continue };
+        let Some(selector) = sibling.selector() else { continue };
         for pod in all {
             if selector.matches(&labels(&pod.metadata)) && seen.insert(pod.metadata.uid.clone()) {
                 related.push(pod.clone());
@@ -324,15 +329,15 @@ fn related_pods(ctx: &Ctx, rs: &ReplicaSet, all: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
 }
 
 /// Creates or deletes pods so that `active` moves towards `spec.replicas`.
-async fn manage_replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>], all: &[Arc<Pod>]) -> Result<(), Error> {
-    let rs_key = key(&rs.metadata);
-    let ns = rs.metadata.namespace.clone().unwrap_or_default();
-    let want = usize::try_from(replicas(rs)).unwrap_or(0);
+async fn manage_replicas<K: PodSet>(ctx: &Ctx<K>, rs: &K, active: &[Arc<Pod>], all: &[Arc<Pod>]) -> Result<(), Error> {
+    let rs_key = key(rs.meta());
+    let ns = rs.meta().namespace.clone().unwrap_or_default();
+    let want = usize::try_from(rs.replicas()).unwrap_or(0);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     if active.len() < want {
         let count = (want - active.len()).min(BURST_REPLICAS);
         ctx.expectations.expect_creations(&rs_key, count);
-        debug!(replica_set = %rs_key, need = want, creating = count, "too few replicas");
+        debug!(owner = %rs_key, need = want, creating = count, "too few replicas");
         let template = pod_from_template(rs);
         let (created, err) = slow_start_batch(count, SLOW_START_INITIAL_BATCH, || {
             let (pods, template) = (pods.clone(), template.clone());
@@ -344,7 +349,7 @@ async fn manage_replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>], all: &
                     }
                     Err(e) if is_namespace_terminating(&e) => Ok(()),
                     Err(e) => {
-                        ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {e}"));
+                        ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {}", informer::message(&e)));
                         Err(e)
                     }
                 }
@@ -359,7 +364,7 @@ async fn manage_replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>], all: &
     }
     if active.len() > want {
         let count = (active.len() - want).min(BURST_REPLICAS);
-        debug!(replica_set = %rs_key, need = want, deleting = count, "too many replicas");
+        debug!(owner = %rs_key, need = want, deleting = count, "too many replicas");
         let related = related_pods(ctx, rs, all);
         let doomed = ranking::pods_to_delete(active, &related, count, Timestamp::now());
         ctx.expectations.expect_deletions(&rs_key, doomed.iter().map(|p| key(&p.metadata)));
@@ -378,7 +383,7 @@ async fn manage_replicas(ctx: &Ctx, rs: &ReplicaSet, active: &[Arc<Pod>], all: &
                         if informer::is_not_found(&e) {
                             Ok(())
                         } else {
-                            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {e}"));
+                            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {}", informer::message(&e)));
                             Err(e)
                         }
                     }
@@ -398,10 +403,10 @@ fn now_time() -> Time {
 }
 
 /// Upstream's `calculateStatus`, with when the next pod becomes available (for a resync).
-fn calculate_status(rs: &ReplicaSet, active: &[Arc<Pod>], manage_error: Option<&Error>, now: Timestamp) -> (ReplicaSetStatus, Option<Timestamp>) {
-    let mut status = rs.status.clone().unwrap_or_default();
-    let template_labels = template(rs).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
-    let min_ready = min_ready_seconds(rs);
+fn calculate_status<K: PodSet>(rs: &K, active: &[Arc<Pod>], manage_error: Option<&Error>, now: Timestamp) -> (ReplicaSetStatus, Option<Timestamp>) {
+    let mut status = rs.status();
+    let template_labels = rs.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let min_ready = rs.min_ready_seconds();
     let (mut fully_labeled, mut ready, mut available) = (0, 0, 0);
     let mut next_available: Option<Timestamp> = None;
     for pod in active {
@@ -421,7 +426,7 @@ fn calculate_status(rs: &ReplicaSet, active: &[Arc<Pod>], manage_error: Option<&
     let failure = status.conditions.iter().flatten().any(|c| c.type_ == "ReplicaFailure");
     match manage_error {
         Some(err) if !failure => {
-            let want = i64::from(replicas(rs));
+            let want = i64::from(rs.replicas());
             let diff = active.len() as i64 - want;
             let reason = if diff < 0 { "FailedCreate" } else if diff > 0 { "FailedDelete" } else { "" };
             status.conditions.get_or_insert_with(Vec::new).push(ReplicaSetCondition {
@@ -429,7 +434,7 @@ fn calculate_status(rs: &ReplicaSet, active: &[Arc<Pod>], manage_error: Option<&
                 status: "True".into(),
                 last_transition_time: Some(now_time()),
                 reason: Some(reason.into()),
-                message: Some(err.to_string()),
+                message: Some(err.message()),
             });
         }
         None if failure => {
@@ -450,9 +455,9 @@ fn calculate_status(rs: &ReplicaSet, active: &[Arc<Pod>], manage_error: Option<&
 }
 
 /// Writes `status` unless nothing changed (one retry with a fresh read on conflict).
-async fn update_status(ctx: &Ctx, rs: &ReplicaSet, mut status: ReplicaSetStatus) -> Result<(), Error> {
-    let current = rs.status.clone().unwrap_or_default();
-    let generation = rs.metadata.generation.unwrap_or(0);
+async fn update_status<K: PodSet>(ctx: &Ctx<K>, rs: &K, mut status: ReplicaSetStatus) -> Result<(), Error> {
+    let current = rs.status();
+    let generation = rs.meta().generation.unwrap_or(0);
     let same = current.replicas == status.replicas
         && current.fully_labeled_replicas.unwrap_or(0) == status.fully_labeled_replicas.unwrap_or(0)
         && current.ready_replicas.unwrap_or(0) == status.ready_replicas.unwrap_or(0)
@@ -463,19 +468,19 @@ async fn update_status(ctx: &Ctx, rs: &ReplicaSet, mut status: ReplicaSetStatus)
         return Ok(());
     }
     status.observed_generation = Some(generation);
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), rs.metadata.namespace.as_deref().unwrap_or(""));
-    let name = rs.metadata.name.clone().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), rs.meta().namespace.as_deref().unwrap_or(""));
+    let name = rs.meta().name.clone().unwrap_or_default();
     let mut updated = rs.clone();
-    updated.status = Some(status.clone());
+    updated.set_status(status.clone());
     match api.replace_status(&name, &PostParams::default(), &updated).await {
         Ok(_) => Ok(()),
         Err(e) if informer::is_conflict(&e) => {
             let Some(mut fresh) = api.get_opt(&name).await? else { return Ok(()) };
-            if fresh.metadata.uid != rs.metadata.uid {
+            if fresh.meta().uid != rs.meta().uid {
                 return Ok(());
             }
-            status.observed_generation = Some(fresh.metadata.generation.unwrap_or(0).min(generation));
-            fresh.status = Some(status);
+            status.observed_generation = Some(fresh.meta().generation.unwrap_or(0).min(generation));
+            fresh.set_status(status);
             api.replace_status(&name, &PostParams::default(), &fresh).await?;
             Ok(())
         }
@@ -484,26 +489,26 @@ async fn update_status(ctx: &Ctx, rs: &ReplicaSet, mut status: ReplicaSetStatus)
     }
 }
 
-#[instrument(skip_all, fields(controller = NAME, key = %key(&rs.metadata)))]
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+#[instrument(skip_all, fields(controller = K::CONTROLLER, key = %key(rs.meta())))]
+async fn reconcile<K: PodSet>(rs: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action, Error> {
     ctx.pods.wait_until_ready().await.map_err(|e| Error::Cache(e.to_string()))?;
-    let rs_key = key(&rs.metadata);
+    let rs_key = key(rs.meta());
     let needs_sync = ctx.expectations.satisfied(&rs_key);
-    let Some(selector) = selector_of(&rs) else {
-        warn!(replica_set = %rs_key, "invalid selector; ignoring");
+    let Some(selector) = rs.selector() else {
+        warn!(owner = %rs_key, "invalid selector; ignoring");
         return Ok(Action::await_change());
     };
-    let ns = rs.metadata.namespace.as_deref();
+    let ns = rs.meta().namespace.as_deref();
     let all: Vec<Arc<Pod>> = ctx.pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == ns).collect();
     let candidates: Vec<Arc<Pod>> = all.iter().filter(|p| is_active(p)).cloned().collect();
     let active = claim_pods(&ctx, &rs, &selector, candidates).await?;
-    let manage_error = if needs_sync && rs.metadata.deletion_timestamp.is_none() {
+    let manage_error = if needs_sync && rs.meta().deletion_timestamp.is_none() {
         manage_replicas(&ctx, &rs, &active, &all).await.err()
     } else {
         None
     };
     let now = Timestamp::now();
-    let (status, next_available) = calculate_status(&rs, &active, manage_error.as_ref(), now);
+    let (status, next_available) = calculate_status(&*rs, &active, manage_error.as_ref(), now);
     update_status(&ctx, &rs, status).await?;
     if let Some(err) = manage_error {
         return Err(err);
@@ -516,30 +521,37 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     Ok(Action::await_change())
 }
 
+/// Runs the ReplicaSet controller.
 pub async fn run(client: kube::Client, stop: CancellationToken) {
-    let (replica_sets, rs_changes) = informer::informer(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default(), "replicasets");
+    run_for::<ReplicaSet>(client, stop).await;
+}
+
+/// Runs the controller of the kind `K` until `stop`.
+pub async fn run_for<K: PodSet>(client: kube::Client, stop: CancellationToken) {
+    let (owners, owner_changes) = informer::informer(Api::<K>::all(client.clone()), watcher::Config::default(), K::RESOURCE);
     let (pods, pod_changes) = informer::informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), "pods");
     let expectations = Arc::new(Expectations::default());
-    let rs_triggers = expectations::owner_triggers(rs_changes, expectations.clone());
+    let owner_triggers = expectations::owner_triggers(owner_changes, expectations.clone());
     let pod_triggers = {
-        let (exp, store) = (expectations.clone(), replica_sets.clone());
+        let (exp, store) = (expectations.clone(), owners.clone());
         pod_changes.flat_map(move |change| futures::stream::iter(pod_triggers(change, &store, &exp)))
     };
-    let triggers = futures::stream::select(rs_triggers, pod_triggers).boxed();
+    let triggers = futures::stream::select(owner_triggers, pod_triggers).boxed();
     let ctx = Arc::new(Ctx {
-        recorder: Recorder::new(client.clone(), EVENT_SOURCE),
+        recorder: Recorder::new(client.clone(), K::EVENT_SOURCE),
         client,
-        replica_sets: replica_sets.clone(),
+        owners: owners.clone(),
         pods,
         expectations,
     });
-    info!("starting the ReplicaSet controller");
-    informer::run(NAME, replica_sets, triggers, ctx, reconcile, informer::Retry::default(), stop).await;
+    info!(kind = %K::kind(&()), "starting the controller");
+    informer::run(K::CONTROLLER, owners, triggers, ctx, reconcile::<K>, informer::Retry::default(), stop).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::ReplicationController;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -623,5 +635,79 @@ mod tests {
         assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller, owner.block_owner_deletion), ("ReplicaSet", "rs-uid", Some(true), Some(true)));
         assert_eq!(pod.metadata.annotations.as_ref().and_then(|a| a.get("a")).map(String::as_str), Some("b"));
         assert_eq!(pod.spec.as_ref().map(|s| s.containers.len()), Some(1));
+    }
+
+    fn rc(spec: serde_json::Value) -> ReplicationController {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "rc-uid", "generation": 2},
+            "spec": spec,
+        }))
+        .expect("rc")
+    }
+
+    #[test]
+    fn both_kinds_make_pods_naming_their_kind() {
+        let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        let from_rs = pod_from_template(&rs(json!({"selector": {"matchLabels": {"app": "web"}}, "template": template})));
+        let from_rc = pod_from_template(&rc(json!({"selector": {"app": "web"}, "template": template})));
+        // (pod, generateName, apiVersion, kind, uid)
+        let cases = [(&from_rs, "web-abc-", "apps/v1", "ReplicaSet", "rs-uid"), (&from_rc, "web-", "v1", "ReplicationController", "rc-uid")];
+        for (pod, prefix, api_version, kind, uid) in cases {
+            let owner = &pod.metadata.owner_references.as_ref().expect("owner")[0];
+            assert_eq!(pod.metadata.generate_name.as_deref(), Some(prefix));
+            assert_eq!((owner.api_version.as_str(), owner.kind.as_str(), owner.uid.as_str()), (api_version, kind, uid));
+            assert_eq!((owner.controller, owner.block_owner_deletion), (Some(true), Some(true)));
+            assert_eq!(pod.metadata.labels.as_ref().and_then(|l| l.get("app")).map(String::as_str), Some("web"));
+        }
+    }
+
+    #[test]
+    fn replication_controller_status_and_failure_condition() {
+        let rc = rc(json!({
+            "replicas": 3,
+            "selector": {"app": "web"},
+            "template": {"metadata": {"labels": {"app": "web", "tier": "fe"}}},
+        }));
+        let now: Timestamp = "2025-01-01T00:01:00Z".parse().expect("now");
+        let active = vec![pod("a", json!({"app": "web", "tier": "fe"}), Some("2025-01-01T00:00:00Z")), pod("b", json!({"app": "web"}), None)];
+        let message = "pods \"web-x\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2";
+        let err = Error::Api(kube::Error::Api(kube::core::Status::failure(message, "Forbidden").with_code(403).boxed()));
+        let (status, _) = calculate_status(&rc, &active, Some(&err), now);
+        assert_eq!((status.replicas, status.fully_labeled_replicas, status.ready_replicas, status.available_replicas), (2, Some(1), Some(1), Some(1)));
+        let cond = status.conditions.as_ref().and_then(|c| c.first()).expect("ReplicaFailure");
+        assert_eq!((cond.type_.as_str(), cond.status.as_str(), cond.reason.as_deref()), ("ReplicaFailure", "True", Some("FailedCreate")));
+        assert_eq!(cond.message.as_deref(), Some(message));
+
+        // Written back in the RC's own shape, and cleared once a sync succeeds.
+        let mut failed = rc.clone();
+        failed.set_status(status);
+        let rc_cond = failed.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.first()).expect("RC condition");
+        assert_eq!(rc_cond.reason.as_deref(), Some("FailedCreate"));
+        let (ok, _) = calculate_status(&failed, &active, None, now);
+        assert!(ok.conditions.unwrap_or_default().is_empty());
+    }
+
+    #[test]
+    fn orphans_wake_the_owners_whose_selector_matches() {
+        let (reader, mut writer) = kube::runtime::reflector::store::<ReplicationController>();
+        let mut other = rc(json!({"selector": {"app": "db"}}));
+        other.metadata.name = Some("db".into());
+        other.metadata.uid = Some("db-uid".into());
+        for obj in [rc(json!({"selector": {"app": "web"}})), other.clone()] {
+            writer.apply_watcher_event(&watcher::Event::Apply(obj));
+        }
+        let exp = Expectations::default();
+        let names = |refs: Vec<ObjectRef<ReplicationController>>| refs.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        let orphan = pod("o", json!({"app": "web"}), None);
+        assert_eq!(names(pod_triggers(Change::Added(orphan.clone()), &reader, &exp)), vec!["web".to_string()]);
+        // A pod controlled by an RC wakes that RC only (and counts as a creation seen).
+        let mut owned = (*orphan).clone();
+        owned.metadata.owner_references = Some(vec![controller_ref::new_controller_ref("v1", "ReplicationController", &other.metadata)]);
+        exp.expect_creations("ns/db", 1);
+        assert_eq!(names(pod_triggers(Change::Added(Arc::new(owned.clone())), &reader, &exp)), vec!["db".to_string()]);
+        assert!(exp.satisfied("ns/db"));
+        // A ReplicaSet's controllerRef with the same name is not the RC's.
+        owned.metadata.owner_references = Some(vec![controller_ref::new_controller_ref("apps/v1", "ReplicaSet", &other.metadata)]);
+        assert!(pod_triggers(Change::Added(Arc::new(owned)), &reader, &exp).is_empty());
     }
 }
