@@ -20,6 +20,7 @@ pub mod root_ca;
 pub mod runtime;
 pub mod service_account;
 pub mod simnode;
+pub mod taint_eviction;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,7 +80,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "taint-eviction-controller"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -95,6 +96,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("daemonset", |c, s| Box::pin(daemonset::run(c, s))),
     ("job", |c, s| Box::pin(job::run(c, s))),
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
+    ("taint-eviction-controller", |c, s| Box::pin(taint_eviction::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {
