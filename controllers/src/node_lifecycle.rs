@@ -96,8 +96,6 @@ pub enum Error {
     Labels { node: String, #[source] source: kube::Error },
     #[error("marking pod {pod} not ready: {source}")]
     Pod { pod: String, #[source] source: kube::Error },
-    #[error("the caches stopped: {0}")]
-    Cache(String),
 }
 
 impl informer::Conflict for Error {
@@ -359,16 +357,22 @@ impl Limiter {
     }
 }
 
-/// Nodes waiting for their NoExecute taint in one zone.
+/// Nodes waiting for their NoExecute taint in one zone (upstream's RateLimitedTimedQueue):
+/// a node stays a member after it was tainted, so it is not queued again until removed.
 #[derive(Debug)]
 struct Tainter {
     queue: VecDeque<String>,
+    members: HashSet<String>,
     limiter: Limiter,
 }
 
 impl Tainter {
+    fn new(qps: f32) -> Self {
+        Tainter { queue: VecDeque::new(), members: HashSet::new(), limiter: Limiter::new(qps) }
+    }
+
     fn add(&mut self, node: &str) -> bool {
-        if self.queue.iter().any(|n| n == node) {
+        if !self.members.insert(node.to_string()) {
             return false;
         }
         self.queue.push_back(node.to_string());
@@ -376,9 +380,8 @@ impl Tainter {
     }
 
     fn remove(&mut self, node: &str) -> bool {
-        let before = self.queue.len();
         self.queue.retain(|n| n != node);
-        before != self.queue.len()
+        self.members.remove(node)
     }
 }
 
@@ -482,7 +485,7 @@ impl Monitor {
     fn tainter(&mut self, zone: &str) -> &mut Tainter {
         let qps = self.config.eviction_rate;
         self.zones.entry(zone.to_string()).or_insert(ZoneState::Initial);
-        self.tainters.entry(zone.to_string()).or_insert_with(|| Tainter { queue: VecDeque::new(), limiter: Limiter::new(qps) })
+        self.tainters.entry(zone.to_string()).or_insert_with(|| Tainter::new(qps))
     }
 
     fn pods_on(&self, node: &str) -> Vec<Arc<Pod>> {
@@ -563,11 +566,11 @@ impl Monitor {
             if went_down {
                 self.recorder.publish(node_reference(&node), "Normal", "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
             }
-            if went_down || (self.retry.contains(&name) && obs.observed_ready.status != "True") {
-                if let Err(e) = mark_pods_not_ready(&self.client, &self.recorder, &pods, &name).await {
-                    self.retry.insert(name);
-                    return Err(e);
-                }
+            if (went_down || (self.retry.contains(&name) && obs.observed_ready.status != "True"))
+                && let Err(e) = mark_pods_not_ready(&self.client, &self.recorder, &pods, &name).await
+            {
+                self.retry.insert(name);
+                return Err(e);
             }
         }
         self.retry.remove(&name);
@@ -677,25 +680,38 @@ impl Monitor {
     async fn tainting_pass(&mut self) {
         let zones: Vec<String> = self.tainters.keys().cloned().collect();
         for zone in zones {
-            loop {
-                let Some(name) = self.tainters.get(&zone).and_then(|t| t.queue.front().cloned()) else { break };
-                if !self.tainters.get_mut(&zone).is_some_and(|t| t.limiter.try_accept()) {
+            while let Some(tainter) = self.tainters.get_mut(&zone) {
+                let Some(name) = tainter.queue.front().cloned() else { break };
+                if !tainter.limiter.try_accept() {
                     break;
                 }
-                self.tainter(&zone).queue.pop_front();
-                let Some(node) = self.nodes.get(&ObjectRef::new(&name)) else { continue };
+                let Some(node) = self.nodes.get(&ObjectRef::new(&name)) else {
+                    tainter.remove(&name);
+                    continue;
+                };
                 let (taint, opposite) = match condition(&node, "Ready").map(|c| c.status.as_str()) {
                     Some("False") => (TAINT_NOT_READY, TAINT_UNREACHABLE),
                     Some("Unknown") => (TAINT_UNREACHABLE, TAINT_NOT_READY),
-                    // Ready again (or no Ready condition yet): nothing to do.
-                    _ => continue,
+                    // No Ready condition yet: try again on the next pass.
+                    None => break,
+                    // Ready again: nothing to do.
+                    Some(_) => {
+                        tainter.queue.pop_front();
+                        continue;
+                    }
                 };
-                if let Err(e) = swap_taints(&self.nodes_api(), &node, &[template(taint, NO_EXECUTE)], &[template(opposite, NO_EXECUTE)]).await {
-                    warn!(node = %name, error = %e, "adding the NoExecute taint failed; will retry");
-                    self.tainter(&zone).add(&name);
-                    break;
+                match swap_taints(&self.nodes_api(), &node, &[template(taint, NO_EXECUTE)], &[template(opposite, NO_EXECUTE)]).await {
+                    Ok(()) => {
+                        info!(node = %name, taint, "node tainted for eviction");
+                        if let Some(t) = self.tainters.get_mut(&zone) {
+                            t.queue.pop_front();
+                        }
+                    }
+                    Err(e) => {
+                        warn!(node = %name, error = %e, "adding the NoExecute taint failed; will retry");
+                        break;
+                    }
                 }
-                info!(node = %name, taint, "node tainted for eviction");
             }
         }
     }
@@ -760,9 +776,11 @@ pub async fn run(client: kube::Client, config: Config, stop: CancellationToken) 
     tasks.spawn(informer::run(NAME, nodes.clone(), informer::live_changes(node_changes).boxed(), Arc::new(NodeCtx { client: client.clone() }), reconcile_node, informer::Retry::default(), stop.clone()));
     info!(?config, "starting the node lifecycle controller");
     let ready = async {
-        nodes.wait_until_ready().await.map_err(|e| Error::Cache(e.to_string()))?;
-        leases.wait_until_ready().await.map_err(|e| Error::Cache(e.to_string()))?;
-        pods.wait_until_ready().await.map_err(|e| Error::Cache(e.to_string()))
+        informer::synced(&nodes).await?;
+        informer::synced(&leases).await?;
+        informer::synced(&pods).await?;
+        debug!("caches synced");
+        Ok::<(), informer::ReconcileError>(())
     };
     let synced = tokio::select! {
         _ = stop.cancelled() => false,
@@ -940,6 +958,18 @@ mod tests {
         assert_eq!(labels.get("beta.kubernetes.io/arch").map(String::as_str), Some("amd64"));
         let zoned = node(json!({"metadata": {"name": "n", "labels": {"topology.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "z"}}}));
         assert_eq!(zone_key(&zoned), "r:\u{0}:z");
+    }
+
+    #[test]
+    fn tainted_nodes_stay_members_until_removed() {
+        let mut t = Tainter::new(1.0);
+        assert!(t.add("a"));
+        assert!(!t.add("a"));
+        t.queue.pop_front();
+        assert!(!t.add("a"), "processed but not removed: not queued again");
+        assert!(t.remove("a"));
+        assert!(t.add("a"));
+        assert_eq!(t.queue.len(), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,13 +27,14 @@ const NS: &str = "default";
 const FINALIZER: &str = "ironkube.dev/test-keep";
 const MONITOR_GRACE: Duration = Duration::from_secs(20);
 
-/// The standalone node lifecycle controller; killed on drop.
-struct NodeLifecycle(Child);
+/// The standalone node lifecycle controller; killed on drop (showing its log if the test
+/// failed).
+struct NodeLifecycle(Child, PathBuf);
 
 impl NodeLifecycle {
     fn start(kubeconfig: &Path, log: &Path) -> Self {
         let file = std::fs::File::create(log).expect("creating the controller manager's log");
-        let child = command_with_parent_death_signal(Path::new(env!("CARGO_BIN_EXE_ironkube")))
+        let child = command_with_parent_death_signal(&support::ironkube_binary())
             .arg("controller-manager")
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg("--controllers=node-lifecycle-controller")
@@ -41,14 +42,16 @@ impl NodeLifecycle {
             .arg("--node-monitor-period=1s")
             .arg(format!("--node-monitor-grace-period={}s", MONITOR_GRACE.as_secs()))
             .arg("--node-startup-grace-period=8s")
-            .env("RUST_LOG", "info")
+            // One node a second rather than one every 10 s, for two silent nodes in one zone.
+            .arg("--node-eviction-rate=1")
+            .env("RUST_LOG", "info,ironkube_controllers=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .expect("spawning ironkube controller-manager");
-        NodeLifecycle(child)
+        NodeLifecycle(child, log.to_path_buf())
     }
 }
 
@@ -56,6 +59,11 @@ impl Drop for NodeLifecycle {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("node lifecycle controller log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
     }
 }
 
