@@ -131,6 +131,21 @@ where
     (reader, changes)
 }
 
+/// Waits until `store` has its first list. Safe where [`run`] waits on the same store too:
+/// kube-runtime's readiness signal wakes only the last task that polled it, so the wait is
+/// polled afresh every 250 ms rather than left to that wake-up.
+pub async fn synced<K>(store: &Store<K>) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            return result.map_err(|e| ReconcileError::Cache(e.to_string()));
+        }
+    }
+}
+
 /// How a controller retries after a failed reconcile.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {

@@ -15,6 +15,7 @@ pub mod informer;
 pub mod job;
 pub mod leader;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod recorder;
 pub mod replicaset;
 pub mod replication;
@@ -24,6 +25,7 @@ pub mod runtime;
 pub mod service_account;
 pub mod simnode;
 pub mod statefulset;
+pub mod taint_eviction;
 pub mod ttl_after_finished;
 
 use std::path::PathBuf;
@@ -65,6 +67,48 @@ pub struct Options {
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// The period for syncing NodeStatus in cloud-node-lifecycle-controller.
+    #[arg(long = "node-monitor-period", default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: Duration,
+    /// Amount of time which we allow running Node to be unresponsive before marking it
+    /// unhealthy.
+    #[arg(long = "node-monitor-grace-period", default_value = "50s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// Amount of time which we allow starting Node to be unresponsive before marking it
+    /// unhealthy.
+    #[arg(long = "node-startup-grace-period", default_value = "1m0s", value_parser = parse_duration)]
+    pub node_startup_grace_period: Duration,
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is healthy.
+    #[arg(long = "node-eviction-rate", default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+    /// Number of nodes per second on which pods are deleted in case of node failure when a
+    /// zone is unhealthy.
+    #[arg(long = "secondary-node-eviction-rate", default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+    /// Number of nodes from which node-lifecycle-controller treats the cluster as large for
+    /// the eviction logic purposes.
+    #[arg(long = "large-cluster-size-threshold", default_value_t = 50)]
+    pub large_cluster_size_threshold: i32,
+    /// Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be
+    /// treated as unhealthy.
+    #[arg(long = "unhealthy-zone-threshold", default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
+}
+
+impl Options {
+    /// The node lifecycle controller's part of the flags.
+    pub fn node_lifecycle(&self) -> node_lifecycle::Config {
+        node_lifecycle::Config {
+            monitor_period: self.node_monitor_period,
+            monitor_grace_period: self.node_monitor_grace_period,
+            startup_grace_period: self.node_startup_grace_period,
+            eviction_rate: self.node_eviction_rate,
+            secondary_eviction_rate: self.secondary_node_eviction_rate,
+            large_cluster_threshold: self.large_cluster_size_threshold,
+            unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+        }
+    }
 }
 
 /// Go-style durations (`15s`, `2m`, `1h30m`), as the controller manager's flags take them.
@@ -84,11 +128,12 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "taint-eviction-controller", "node-lifecycle-controller"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
-/// How each controller but the root CA publisher (which needs the CA) starts.
+/// How each controller but the root CA publisher (which needs the CA) and the node lifecycle
+/// controller (which needs its flags) starts.
 const STARTERS: &[(&str, Start)] = &[
     ("namespace", |c, s| Box::pin(namespace::run(c, s))),
     ("serviceaccount", |c, s| Box::pin(service_account::run(c, s))),
@@ -104,6 +149,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
     ("ttl-after-finished", |c, s| Box::pin(ttl_after_finished::run(c, s))),
+    ("taint-eviction-controller", |c, s| Box::pin(taint_eviction::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {
@@ -175,6 +221,9 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
             }
             None => tracing::warn!("no --root-ca-file: not publishing kube-root-ca.crt"),
         }
+    }
+    if enabled(&opts.controllers, node_lifecycle::NAME) {
+        tasks.spawn(node_lifecycle::run(client.clone(), opts.node_lifecycle(), stop.clone()));
     }
     let lost = async {
         match leadership {

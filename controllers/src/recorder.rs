@@ -40,7 +40,9 @@ impl Recorder {
         Recorder { client, component: component.into() }
     }
 
-    fn publish(&self, reference: ObjectReference, type_: &str, reason: &str, message: String) {
+    /// An event about the object `reference` names (upstream's recorders sometimes build
+    /// the reference by hand, e.g. without a UID).
+    pub fn publish(&self, reference: ObjectReference, type_: &str, reason: &str, message: String) {
         let event = event(&self.component, reference, type_, reason, message, jiff::Timestamp::now());
         let api: Api<Event> = Api::namespaced(self.client.clone(), event.metadata.namespace.as_deref().unwrap_or("default"));
         tokio::spawn(async move {

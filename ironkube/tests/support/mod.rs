@@ -48,6 +48,13 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -
     }
 }
 
+/// The ironkube binary under test: `IRONKUBE_BIN` when set (a copy taken right after the
+/// build: worktrees sharing one target dir overwrite each other's `target/debug/ironkube`),
+/// else the one cargo built.
+pub fn ironkube_binary() -> PathBuf {
+    std::env::var_os("IRONKUBE_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ironkube")), PathBuf::from)
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("binding a free loopback port");
@@ -254,7 +261,7 @@ impl Ironkube {
     /// <extra>`; waits for the ready line and returns once kubectl can be pointed at it.
     pub fn up_with(data_dir: &Path, extra: &[&str]) -> Self {
         etcd_binary();
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_ironkube"));
+        let binary = ironkube_binary();
         let secure_port = free_port();
         let parent = data_dir.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).expect("creating the test dir");
