@@ -388,4 +388,22 @@ fn logs_exec_cp_attach_and_port_forward_through_the_api_server() {
     assert_eq!(cluster.kubectl_ok("1.33", &["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy/healthz")]), "ok");
     let tail = cluster.kubectl_ok("1.33", &["get", "--raw", &format!("/api/v1/nodes/{NODE}/proxy/containerLogs/default/web/main?tailLines=1")]);
     assert_eq!(tail, "three\n");
+
+    // pods/proxy and services/proxy go from the API server straight to the pod's IP.
+    assert_eq!(cluster.kubectl_ok("1.33", &["get", "--raw", "/api/v1/namespaces/default/pods/web:8080/proxy/index.html"]), "hello-from-web\n");
+    let refused = cluster.kubectl("1.33", &["get", "--raw", "/api/v1/namespaces/default/pods/web:8081/proxy/"]);
+    assert!(
+        !refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("(ServiceUnavailable): error trying to reach service: dial tcp"),
+        "{}",
+        describe(&refused)
+    );
+    cluster.kubectl_ok("1.33", &["label", "pod", "web", "app=web"]);
+    create(&cluster, dir.path(), "web-service", serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}));
+    let body = eventually("services/proxy reaches the endpoint", || {
+        let out = cluster.kubectl("1.33", &["get", "--raw", "/api/v1/namespaces/default/services/web:http/proxy/index.html"]);
+        if out.status.success() { Ok(stdout_of(&out)) } else { Err(describe(&out)) }
+    });
+    assert_eq!(body, "hello-from-web\n");
+    assert_eq!(cluster.kubectl_ok("1.33", &["get", "--raw", "/api/v1/namespaces/default/services/web:80/proxy/index.html"]), "hello-from-web\n");
 }

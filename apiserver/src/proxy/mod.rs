@@ -1,4 +1,5 @@
-//! The API server's way to kubelets: pods/log, pods/exec, pods/attach, pods/portforward
+//! The API server's way to kubelets and pods: pods/proxy and services/proxy go straight to
+//! the pod ([`backend`]); pods/log, pods/exec, pods/attach, pods/portforward
 //! ([`pods`]) and nodes/proxy ([`nodes`]) become HTTPS requests to the pod's node, found at
 //! the Node's preferred address and `status.daemonEndpoints.kubeletEndpoint.Port`
 //! (upstream's NodeConnectionInfoGetter), with the `--kubelet-client-certificate`/`-key`
@@ -14,6 +15,7 @@
 // Every handler answers with the API server's ApiError, as the rest of the server does.
 #![allow(clippy::result_large_err)]
 
+pub mod backend;
 pub mod nodes;
 pub mod pods;
 pub mod tunnel;
@@ -212,51 +214,105 @@ impl KubeletClient {
     /// Sends one request to the kubelet at `at` over a connection of its own (kept open for
     /// an upgrade) and answers with the kubelet's response.
     pub async fn send(&self, at: &Location, out: http::Request<Body>) -> Result<http::Response<hyper::body::Incoming>, String> {
-        let tls = self.connect(at).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                debug!(error = %e, "kubelet connection ended");
-            }
-        });
-        sender.send_request(out).await.map_err(|e| e.to_string())
+        send_over(self.connect(at).await?, out).await
     }
 
     /// Sends `req` (its method, headers and body) to `path_and_query` on the kubelet at `at`
     /// and answers with the kubelet's response; after `101 Switching Protocols` the client's
     /// and the kubelet's connections are spliced. The error is what went wrong reaching it.
-    pub async fn forward(&self, mut req: Request, at: &Location, path_and_query: &str) -> Result<Response, String> {
-        let upgrade = is_upgrade(req.headers());
-        let client_side = hyper::upgrade::on(&mut req);
-        let (parts, body) = req.into_parts();
-        let mut out = http::Request::builder().method(parts.method).uri(path_and_query).version(http::Version::HTTP_11);
-        if let Some(h) = out.headers_mut() {
-            *h = forwarded_headers(&parts.headers, &at.authority(), upgrade);
-        }
-        let out = out.body(body).map_err(|e| e.to_string())?;
-        let mut resp = self.send(at, out).await?;
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            let kubelet_side = hyper::upgrade::on(&mut resp);
-            tokio::spawn(async move {
-                match tokio::join!(client_side, kubelet_side) {
-                    (Ok(client), Ok(kubelet)) => {
-                        let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(kubelet));
-                        if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
-                            debug!(error = %e, "proxied stream ended");
-                        }
-                    }
-                    (Err(e), _) | (_, Err(e)) => debug!(error = %e, "upgrade failed"),
-                }
-            });
-            let (parts, _) = resp.into_parts();
-            return Ok(Response::from_parts(parts, Body::empty()));
-        }
-        let (mut parts, body) = resp.into_parts();
-        for h in HOP_BY_HOP {
-            parts.headers.remove(HeaderName::from_static(h));
-        }
-        Ok(Response::from_parts(parts, Body::new(body)))
+    pub async fn forward(&self, req: Request, at: &Location, path_and_query: &str) -> Result<Response, String> {
+        let conn = self.connect(at).await?;
+        forward_over(conn, req, &at.authority(), path_and_query).await
     }
+}
+
+/// Sends one request over `io` (HTTP/1.1, the connection kept for an upgrade).
+async fn send_over<S>(io: S, out: http::Request<Body>) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            debug!(error = %e, "proxied connection ended");
+        }
+    });
+    sender.send_request(out).await.map_err(|e| e.to_string())
+}
+
+/// Forwards `req` to `path_and_query` over `io` to `authority` and answers with the
+/// backend's response; after `101 Switching Protocols` both connections are spliced
+/// (upstream's UpgradeAwareHandler).
+async fn forward_over<S>(io: S, mut req: Request, authority: &str, path_and_query: &str) -> Result<Response, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let upgrade = is_upgrade(req.headers());
+    let client_side = hyper::upgrade::on(&mut req);
+    let (parts, body) = req.into_parts();
+    let mut out = http::Request::builder().method(parts.method).uri(path_and_query).version(http::Version::HTTP_11);
+    if let Some(h) = out.headers_mut() {
+        *h = forwarded_headers(&parts.headers, authority, upgrade);
+    }
+    let out = out.body(body).map_err(|e| e.to_string())?;
+    let mut resp = send_over(io, out).await?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let backend_side = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            match tokio::join!(client_side, backend_side) {
+                (Ok(client), Ok(backend)) => {
+                    let (mut a, mut b) = (TokioIo::new(client), TokioIo::new(backend));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut a, &mut b).await {
+                        debug!(error = %e, "proxied stream ended");
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => debug!(error = %e, "upgrade failed"),
+            }
+        });
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(parts, Body::empty()));
+    }
+    let (mut parts, body) = resp.into_parts();
+    for h in HOP_BY_HOP {
+        parts.headers.remove(HeaderName::from_static(h));
+    }
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// How long dialling a pod or service backend may take.
+const BACKEND_DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Forwards `req` to a pod's (or a service endpoint's) `host:port` over plain HTTP, or over
+/// TLS without verifying the backend's certificate for `https` (upstream's proxy transport
+/// for pods/proxy and services/proxy). The error is what went wrong reaching it.
+pub async fn forward_to_backend(req: Request, https: bool, authority: &str, path_and_query: &str) -> Result<Response, String> {
+    let dial = async {
+        let tcp = TcpStream::connect(authority).await.map_err(|e| format!("dial tcp {authority}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        Ok::<_, String>(tcp)
+    };
+    let tcp = match tokio::time::timeout(BACKEND_DIAL_TIMEOUT, dial).await {
+        Ok(r) => r?,
+        Err(_) => return Err(format!("dial tcp {authority}: i/o timeout")),
+    };
+    if !https {
+        return forward_over(tcp, req, authority, path_and_query).await;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let host = authority.rsplit_once(':').map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']')).unwrap_or(authority);
+    let name = match host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?,
+    };
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| format!("tls handshake with {authority}: {e}"))?;
+    forward_over(tls, req, authority, path_and_query).await
 }
 
 /// Headers that describe one connection, not the request (RFC 9110 §7.6.1).

@@ -190,6 +190,8 @@ pub async fn handle(state: &AppState, store: &Store, r: &ResourceRequest, sub: &
             crate::proxy::pods::connect(state, &state.kubelet, kind, ns, &name, req).await
         }
         ("proxy", _) if info.plural == "nodes" => crate::proxy::nodes::proxy(state, &state.kubelet, &name, req).await,
+        ("proxy", _) if info.plural == "pods" => crate::proxy::backend::pod_proxy(state, ns, &name, req).await,
+        ("proxy", _) if info.plural == "services" => crate::proxy::backend::service_proxy(state, ns, &name, req).await,
         _ => Err(ApiError::service_unavailable(format!(
             "the {sub} subresource of {} needs a node agent, which this cluster does not run yet",
             info.plural
