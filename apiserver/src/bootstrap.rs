@@ -1,5 +1,6 @@
-//! Bootstrap like upstream's post-start hooks: the system namespaces, and the `kubernetes`
-//! Service with its Endpoints and EndpointSlice pointing at this API server.
+//! Bootstrap like upstream's post-start hooks: the system namespaces, the `kubernetes`
+//! Service with its Endpoints and EndpointSlice pointing at this API server, and the default
+//! ServiceCIDR `kubernetes` holding `--service-cluster-ip-range`.
 
 use std::net::IpAddr;
 
@@ -55,10 +56,11 @@ async fn ensure(state: &AppState, group: &str, plural: &str, ns: Option<&str>, o
 }
 
 /// Runs every bootstrap step once; callers retry until it succeeds.
-pub async fn run(state: &AppState, service_ip: IpAddr, endpoint_ip: IpAddr, port: u16) -> Result<(), ApiError> {
+pub async fn run(state: &AppState, service_ip: IpAddr, service_cidrs: &[String], endpoint_ip: IpAddr, port: u16) -> Result<(), ApiError> {
     for ns in SYSTEM_NAMESPACES {
         ensure(state, "", "namespaces", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &[]).await?;
     }
+    default_service_cidr(state, service_cidrs).await?;
     let family = if service_ip.is_ipv4() { "IPv4" } else { "IPv6" };
     let service = json!({
         "apiVersion": "v1", "kind": "Service",
@@ -93,6 +95,33 @@ pub async fn run(state: &AppState, service_ip: IpAddr, endpoint_ip: IpAddr, port
     ensure(state, "discovery.k8s.io", "endpointslices", Some("default"), slice, &["endpoints", "ports"]).await?;
     Ok(())
 }
+
+/// The ServiceCIDR `kubernetes` with the service ranges, and its Ready condition (upstream's
+/// default ServiceCIDR controller; the ranges of an existing one are left as they are).
+async fn default_service_cidr(state: &AppState, cidrs: &[String]) -> Result<(), ApiError> {
+    let cidr = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+        "metadata": {"name": DEFAULT_SERVICE_CIDR},
+        "spec": {"cidrs": cidrs},
+    });
+    ensure(state, "networking.k8s.io", "servicecidrs", None, cidr, &[]).await?;
+    let store = state.registry.store("networking.k8s.io", "v1", "servicecidrs").ok_or_else(ApiError::path_not_found)?;
+    let current = store.get(None, DEFAULT_SERVICE_CIDR, None).await?;
+    let ready = current["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+    if !ready {
+        let now = crate::registry::store::now_rfc3339();
+        let apply = move |old: &Value| -> Result<Value, ApiError> {
+            let mut new = old.clone();
+            new["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now, "message": "Kubernetes default Service CIDR is ready"}]});
+            Ok(new)
+        };
+        store.patch(None, DEFAULT_SERVICE_CIDR, &apply, Sub::Status, &opts(), state.admission.as_ref()).await?;
+    }
+    Ok(())
+}
+
+/// The name of the ServiceCIDR made from `--service-cluster-ip-range`.
+pub const DEFAULT_SERVICE_CIDR: &str = "kubernetes";
 
 /// The host's first non-loopback IPv4 address (from /proc/net/fib_trie), for the
 /// `kubernetes` endpoints when no `--advertise-address` is given.

@@ -144,7 +144,8 @@ pub async fn run(
     let quotas = registry.store("", "v1", "resourcequotas").cloned().ok_or_else(|| ServerError::Bootstrap("no resourcequotas store".into()))?;
     let runtime_classes =
         registry.store("node.k8s.io", "v1", "runtimeclasses").cloned().ok_or_else(|| ServerError::Bootstrap("no runtimeclasses store".into()))?;
-    let admission = Chain::upstream(namespaces, service_accounts, priority_classes, runtime_classes, quotas);
+    let limit_ranges = registry.store("", "v1", "limitranges").cloned().ok_or_else(|| ServerError::Bootstrap("no limitranges store".into()))?;
+    let admission = Chain::upstream(crate::admission::Stores { namespaces, limit_ranges, service_accounts, priority_classes, runtime_classes, quotas });
     let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
@@ -181,9 +182,10 @@ pub async fn run(
     {
         let state = state.clone();
         let port = local.port();
+        let service_cidrs: Vec<String> = opts.service_cluster_ip_range.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
         tokio::spawn(async move {
             loop {
-                match bootstrap::run(&state, service_ip, endpoint_ip, port).await {
+                match bootstrap::run(&state, service_ip, &service_cidrs, endpoint_ip, port).await {
                     Ok(()) => break,
                     Err(e) => {
                         warn!(error = %e.message, "bootstrap failed; retrying");

@@ -3,6 +3,8 @@
 //!
 //! - [`NamespaceLifecycle`]: no creates in a namespace that doesn't exist or is terminating;
 //!   the system namespaces can't be deleted.
+//! - [`LimitRanger`]: a new pod's containers get their LimitRanges' default requests and
+//!   limits, and must fit their min/max/ratio.
 //! - [`ServiceAccount`]: every pod runs as a ServiceAccount that exists (`default` unless it
 //!   names one) and, unless it or its account opts out, mounts a `kube-api-access-*`
 //!   projected volume with a bound token, the cluster CA and its namespace.
@@ -15,6 +17,7 @@
 //! [`Chain::upstream`] puts them in the order of kube-apiserver's default plugins.
 
 mod default_toleration_seconds;
+mod limit_ranger;
 mod namespace_lifecycle;
 mod priority;
 mod resource_quota;
@@ -24,6 +27,7 @@ mod service_account;
 use std::sync::Arc;
 
 pub use default_toleration_seconds::DefaultTolerationSeconds;
+pub use limit_ranger::LimitRanger;
 pub use namespace_lifecycle::{IMMORTAL_NAMESPACES, NamespaceLifecycle};
 pub use priority::Priority;
 pub use resource_quota::ResourceQuota;
@@ -49,6 +53,16 @@ pub(crate) fn forbidden(info: &ResourceInfo, obj: &Value, why: &str) -> ApiError
     ApiError::forbidden(&ironkube_machinery::GroupResource::new(info.group, info.plural), name, why)
 }
 
+/// The stores the plugins read.
+pub struct Stores {
+    pub namespaces: Arc<Store>,
+    pub limit_ranges: Arc<Store>,
+    pub service_accounts: Arc<Store>,
+    pub priority_classes: Arc<Store>,
+    pub runtime_classes: Arc<Store>,
+    pub quotas: Arc<Store>,
+}
+
 /// Plugins run one after the other; the first refusal wins.
 pub struct Chain(pub Vec<Box<dyn Admission>>);
 
@@ -56,9 +70,11 @@ impl Chain {
     /// The plugins ironkube has, in the order of upstream's default plugin list
     /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
     /// ResourceQuota last).
-    pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>, runtime_classes: Arc<Store>, quotas: Arc<Store>) -> Chain {
+    pub fn upstream(stores: Stores) -> Chain {
+        let Stores { namespaces, limit_ranges, service_accounts, priority_classes, runtime_classes, quotas } = stores;
         Chain(vec![
             Box::new(NamespaceLifecycle::new(namespaces)),
+            Box::new(LimitRanger::new(limit_ranges)),
             Box::new(ServiceAccount::new(service_accounts)),
             Box::new(Priority::new(priority_classes)),
             Box::new(DefaultTolerationSeconds),

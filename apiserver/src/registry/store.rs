@@ -312,8 +312,22 @@ impl Store {
             Sub::Field(path) => {
                 let value = get_path(new, path).cloned();
                 let rv = new["metadata"].get("resourceVersion").cloned();
+                // namespaces/finalize and certificatesigningrequests/approval keep the
+                // request's metadata as upstream's strategies do; pods/ephemeralcontainers
+                // keeps the stored pod's.
+                let kept: Vec<(&str, Option<Value>)> = if path.first() == Some(&"spec") && path.get(1) == Some(&"ephemeralContainers") {
+                    Vec::new()
+                } else {
+                    self.strategy.status_update_metadata().iter().map(|f| (*f, new["metadata"].get(*f).cloned())).collect()
+                };
                 *new = old.clone();
                 set_path(new, path, value);
+                for (field, value) in kept {
+                    match value {
+                        Some(v) => meta_mut(new).insert(field.into(), v),
+                        None => meta_mut(new).remove(field),
+                    };
+                }
                 let meta = meta_mut(new);
                 match rv {
                     Some(rv) => meta.insert("resourceVersion".into(), rv),

@@ -10,7 +10,9 @@ mod certificates;
 mod configmap;
 mod event;
 mod lease;
+mod limit_range;
 mod namespace;
+mod networking;
 mod node;
 mod object;
 mod pod;
@@ -208,7 +210,8 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
         ("", "nodes") => Box::new(node::NodeStrategy),
         ("", "events") => Box::new(event::EventStrategy { strict: false }),
         ("events.k8s.io", "events") => Box::new(event::EventStrategy { strict: true }),
-        ("", "endpoints" | "limitranges") => Box::new(flags(false, false, true)),
+        ("", "endpoints") => Box::new(flags(false, false, true)),
+        ("", "limitranges") => Box::new(limit_range::LimitRangeStrategy),
         ("", "persistentvolumeclaims") => Box::new(storage::PersistentVolumeClaimStrategy),
         ("", "persistentvolumes") => Box::new(storage::PersistentVolumeStrategy),
         ("apps", "deployments") => Box::new(apps::DeploymentStrategy),
@@ -234,6 +237,7 @@ pub fn for_resource(info: &ResourceInfo) -> Box<dyn Strategy> {
             Box::new(certificates::CertificateSigningRequestStrategy)
         }
         ("policy", "poddisruptionbudgets") => Box::new(policy::PodDisruptionBudgetStrategy),
+        ("networking.k8s.io", "ipaddresses") => Box::new(networking::IpAddressStrategy),
         // The other strategies that set metadata.generation upstream.
         ("networking.k8s.io", "ingresses" | "networkpolicies" | "ingressclasses")
         | ("discovery.k8s.io", "endpointslices")
