@@ -11,6 +11,7 @@ pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod horizontal_pod_autoscaler;
 pub mod informer;
 pub mod job;
 pub mod leader;
@@ -83,7 +84,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "horizontalpodautoscaling"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -102,6 +103,7 @@ const STARTERS: &[(&str, Start)] = &[
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
     ("ttl-after-finished", |c, s| Box::pin(ttl_after_finished::run(c, s))),
+    ("horizontalpodautoscaling", |c, s| Box::pin(horizontal_pod_autoscaler::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {
