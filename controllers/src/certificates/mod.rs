@@ -184,6 +184,9 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    /// What is checked, the request, its usages and the verdict.
+    type Case = (&'static str, Request, Vec<String>, Result<(), &'static str>);
+
     #[test]
     fn kubelet_client_rules() {
         let ok = usages(&["digital signature", "key encipherment", "client auth"]);
@@ -194,7 +197,7 @@ mod tests {
         wrong_cn.common_name = "n1".into();
         let mut two_orgs = node_client();
         two_orgs.organizations.push("x".into());
-        let cases: Vec<(&str, Request, Vec<String>, Result<(), &str>)> = vec![
+        let cases: Vec<Case> = vec![
             ("fits", node_client(), ok.clone(), Ok(())),
             ("fits without rsa usages", node_client(), no_rsa, Ok(())),
             ("dns", with_dns, ok.clone(), Err("DNS subjectAltNames are not allowed")),
