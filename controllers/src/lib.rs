@@ -2,6 +2,7 @@
 //! (watch -> cache -> queue -> reconcile, from kube-runtime), all of them run by the
 //! leader of a `coordination.k8s.io` Lease like upstream's kube-controller-manager.
 
+pub mod certificates;
 pub mod controller_ref;
 pub mod cronjob;
 pub mod daemonset;
@@ -11,6 +12,7 @@ pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod horizontal_pod_autoscaler;
 pub mod informer;
 pub mod job;
 pub mod leader;
@@ -63,6 +65,17 @@ pub struct Options {
     /// secret and the kube-root-ca.crt ConfigMap.
     #[arg(long = "root-ca-file")]
     pub root_ca_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped
+    /// certificates.
+    #[arg(long = "cluster-signing-cert-file")]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped
+    /// certificates.
+    #[arg(long = "cluster-signing-key-file")]
+    pub cluster_signing_key_file: Option<PathBuf>,
+    /// The max length of duration signed certificates will be given.
+    #[arg(long = "cluster-signing-duration", default_value = "8760h", value_parser = parse_duration)]
+    pub cluster_signing_duration: Duration,
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
     #[arg(long, value_delimiter = ',', default_value = "*")]
@@ -128,12 +141,12 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "taint-eviction-controller", "node-lifecycle-controller"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "taint-eviction-controller", "node-lifecycle-controller", "horizontalpodautoscaling", "csrapproving", "csrsigning", "csrcleaner"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
-/// How each controller but the root CA publisher (which needs the CA) and the node lifecycle
-/// controller (which needs its flags) starts.
+/// How each controller but the root CA publisher and the CSR signer (which need the CA) and
+/// the node lifecycle controller (which needs its flags) starts.
 const STARTERS: &[(&str, Start)] = &[
     ("namespace", |c, s| Box::pin(namespace::run(c, s))),
     ("serviceaccount", |c, s| Box::pin(service_account::run(c, s))),
@@ -150,6 +163,9 @@ const STARTERS: &[(&str, Start)] = &[
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
     ("ttl-after-finished", |c, s| Box::pin(ttl_after_finished::run(c, s))),
     ("taint-eviction-controller", |c, s| Box::pin(taint_eviction::run(c, s))),
+    ("horizontalpodautoscaling", |c, s| Box::pin(horizontal_pod_autoscaler::run(c, s))),
+    ("csrapproving", |c, s| Box::pin(certificates::approver::run(c, s))),
+    ("csrcleaner", |c, s| Box::pin(certificates::cleaner::run(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {
@@ -224,6 +240,17 @@ pub async fn run(opts: Options, shutdown: CancellationToken) -> Result<(), Error
     }
     if enabled(&opts.controllers, node_lifecycle::NAME) {
         tasks.spawn(node_lifecycle::run(client.clone(), opts.node_lifecycle(), stop.clone()));
+    }
+    if enabled(&opts.controllers, certificates::signer::NAME) {
+        match (&opts.cluster_signing_cert_file, &opts.cluster_signing_key_file) {
+            (Some(cert), Some(key)) => match certificates::signer::Authority::load(cert, key, opts.cluster_signing_duration) {
+                Ok(authority) => {
+                    tasks.spawn(certificates::signer::run(client.clone(), authority, stop.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "not signing certificate signing requests"),
+            },
+            _ => tracing::info!("skipping the CSR signer: no --cluster-signing-cert-file/--cluster-signing-key-file"),
+        }
     }
     let lost = async {
         match leadership {

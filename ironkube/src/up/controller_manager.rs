@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser as _;
+use ironkube_apiserver::pki::CertKeyPair;
 
 use super::component::{Running, Started};
 
@@ -15,13 +16,15 @@ struct Args {
     options: ironkube_controllers::Options,
 }
 
-/// Starts the controller manager against the API server of `kubeconfig`.
-/// `controllers` is the `--controllers` list.
-pub fn start(kubeconfig: &Path, root_ca: &Path, controllers: &[String]) -> Started<()> {
+/// Starts the controller manager against the API server of `kubeconfig`, the cluster CA
+/// published as the root CA and signing CSRs. `controllers` is the `--controllers` list.
+pub fn start(kubeconfig: &Path, ca: &CertKeyPair, controllers: &[String]) -> Started<()> {
     let args = Args::parse_from([
         "ironkube-controller-manager".to_string(),
         format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--root-ca-file={}", root_ca.display()),
+        format!("--root-ca-file={}", ca.cert_path.display()),
+        format!("--cluster-signing-cert-file={}", ca.cert_path.display()),
+        format!("--cluster-signing-key-file={}", ca.key_path.display()),
         format!("--controllers={}", controllers.join(",")),
     ]);
     tracing::info!("starting the controller manager");

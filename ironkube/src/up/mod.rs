@@ -221,7 +221,7 @@ async fn bring_up(
     let kubeconfig = pki::write_admin_kubeconfig(&layout.admin_kubeconfig(), bound, &certs)?;
 
     // Components that are clients of the API server start here, one line each.
-    stack.start(controller_manager::start(&kubeconfig, &certs.ca.cert_path, &args.controllers), shutdown).await?;
+    stack.start(controller_manager::start(&kubeconfig, &certs.ca, &args.controllers), shutdown).await?;
     stack.start(scheduler::start(&kubeconfig), shutdown).await?;
     if args.simulated_nodes > 0 {
         stack.start(simnodes::start(&kubeconfig, args.simulated_nodes), shutdown).await?;
