@@ -59,7 +59,8 @@ pub struct Options {
     /// Limits the number of in-flight non-mutating requests (0 disables the limit).
     #[arg(long = "max-requests-inflight", default_value_t = 400)]
     pub max_requests_inflight: usize,
-    /// The PEM PKCS#8 ECDSA P-256 key service account tokens are signed with; generated as
+    /// The PEM key service account tokens are signed with (RSA in PKCS#1 or PKCS#8, as
+    /// kubeadm's `sa.key`, or ECDSA P-256 in PKCS#8); a P-256 key is generated as
     /// `<cert-dir>/sa.key` when not given.
     #[arg(long = "service-account-signing-key-file")]
     pub service_account_signing_key_file: Option<PathBuf>,

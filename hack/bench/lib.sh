@@ -7,7 +7,7 @@
 bench::free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # bench::pki: a CA, a serving certificate for 127.0.0.1, an admin client certificate
-# (system:masters) and a service account key pair (ECDSA P-256), in $work/pki.
+# (system:masters) and a service account key pair (RSA, as kubeadm's), in $work/pki.
 bench::pki() {
   pki="$work/pki"
   mkdir -p "$pki"
@@ -19,10 +19,9 @@ extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1"
   bench::leaf admin "/O=system:masters/CN=bench-admin" "keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
-  # ECDSA P-256: the one service account signing key type ironkube's API server takes
-  # (upstream's takes RSA too).
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/sa.key" 2>/dev/null
-  openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  # RSA, as kubeadm makes it.
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 }
 
 bench::leaf() { # NAME SUBJECT EXTENSIONS (X.509 v3, which rustls insists on)
