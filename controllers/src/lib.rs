@@ -15,6 +15,7 @@ pub mod informer;
 pub mod job;
 pub mod leader;
 pub mod namespace;
+pub mod persistent_volume;
 pub mod recorder;
 pub mod replicaset;
 pub mod resource_quota;
@@ -83,7 +84,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "persistentvolume-binder", "pvc-protection", "pv-protection"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -102,6 +103,9 @@ const STARTERS: &[(&str, Start)] = &[
     ("cronjob", |c, s| Box::pin(cronjob::run(c, s))),
     ("disruption", |c, s| Box::pin(disruption::run(c, s))),
     ("ttl-after-finished", |c, s| Box::pin(ttl_after_finished::run(c, s))),
+    ("persistentvolume-binder", |c, s| Box::pin(persistent_volume::run_binder(c, s))),
+    ("pvc-protection", |c, s| Box::pin(persistent_volume::run_pvc_protection(c, s))),
+    ("pv-protection", |c, s| Box::pin(persistent_volume::run_pv_protection(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

@@ -9,6 +9,8 @@
 //! - [`Priority`]: a pod's priority comes from its PriorityClass (or the global default);
 //!   one PriorityClass at most is the global default.
 //! - [`DefaultTolerationSeconds`]: pods tolerate not-ready and unreachable nodes for 300 s.
+//! - [`StorageObjectInUseProtection`]: new PersistentVolumeClaims and PersistentVolumes carry
+//!   the protection finalizers the pvc-protection and pv-protection controllers remove.
 //! - [`RuntimeClass`]: a pod's RuntimeClass exists and gives it its overhead and scheduling.
 //! - [`ResourceQuota`]: no create past a quota's hard limits; admitted objects are charged.
 //!
@@ -20,6 +22,7 @@ mod priority;
 mod resource_quota;
 mod runtime_class;
 mod service_account;
+mod storage_object_in_use_protection;
 
 use std::sync::Arc;
 
@@ -29,6 +32,7 @@ pub use priority::Priority;
 pub use resource_quota::ResourceQuota;
 pub use runtime_class::RuntimeClass;
 pub use service_account::ServiceAccount;
+pub use storage_object_in_use_protection::{PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER, StorageObjectInUseProtection};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -55,13 +59,14 @@ pub struct Chain(pub Vec<Box<dyn Admission>>);
 impl Chain {
     /// The plugins ironkube has, in the order of upstream's default plugin list
     /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
-    /// ResourceQuota last).
+    /// StorageObjectInUseProtection, ..., RuntimeClass, ..., ResourceQuota last).
     pub fn upstream(namespaces: Arc<Store>, service_accounts: Arc<Store>, priority_classes: Arc<Store>, runtime_classes: Arc<Store>, quotas: Arc<Store>) -> Chain {
         Chain(vec![
             Box::new(NamespaceLifecycle::new(namespaces)),
             Box::new(ServiceAccount::new(service_accounts)),
             Box::new(Priority::new(priority_classes)),
             Box::new(DefaultTolerationSeconds),
+            Box::new(StorageObjectInUseProtection),
             Box::new(RuntimeClass::new(runtime_classes)),
             Box::new(ResourceQuota::new(quotas)),
         ])
