@@ -48,11 +48,13 @@ impl Strategy for PersistentVolumeClaimStrategy {
         if o.get("volumeName")
             .is_none_or(|v| v.as_str().unwrap_or("").is_empty())
         {
-            super::object::set(
-                &mut o,
-                "volumeName",
-                n.get("volumeName").cloned().unwrap_or(Value::Null),
-            );
+            match (n.get("volumeName").cloned(), o.as_object_mut()) {
+                (Some(name), _) => super::object::set(&mut o, "volumeName", name),
+                (None, Some(spec)) => {
+                    spec.remove("volumeName");
+                }
+                (None, None) => {}
+            }
         }
         let bound = old["status"].get("phase").and_then(Value::as_str) == Some("Bound");
         if bound {
@@ -239,6 +241,12 @@ mod tests {
                 "spec.resources[storage]: Required value"
             ]
         );
+        // An unchanged pending claim (no volumeName) may be written again, e.g. to drop a
+        // finalizer; so may one getting its volumeName.
+        assert!(PersistentVolumeClaimStrategy.validate_update(&c.clone(), &c).is_empty());
+        let mut named = c.clone();
+        named["spec"]["volumeName"] = json!("pv1");
+        assert!(PersistentVolumeClaimStrategy.validate_update(&named, &c).is_empty());
         let mut changed = c.clone();
         changed["spec"]["accessModes"] = json!(["ReadWriteMany"]);
         let errs: Vec<String> = PersistentVolumeClaimStrategy
