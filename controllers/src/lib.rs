@@ -18,6 +18,7 @@ pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod persistent_volume;
 pub mod recorder;
 pub mod replicaset;
 pub mod replication;
@@ -141,7 +142,7 @@ pub enum Error {
 }
 
 /// The controllers that exist (all on by default).
-pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "taint-eviction-controller", "node-lifecycle-controller", "horizontalpodautoscaling", "csrapproving", "csrsigning", "csrcleaner"];
+pub const CONTROLLERS: &[&str] = &["namespace", "serviceaccount", "root-ca-certificate-publisher", "replicaset", "replicationcontroller", "deployment", "daemonset", "statefulset", "job", "cronjob", "resourcequota", "endpoints", "garbage-collector", "disruption", "ttl-after-finished", "taint-eviction-controller", "node-lifecycle-controller", "horizontalpodautoscaling", "csrapproving", "csrsigning", "csrcleaner", "persistentvolume-binder", "pvc-protection", "pv-protection"];
 
 type Start = fn(kube::Client, CancellationToken) -> futures::future::BoxFuture<'static, ()>;
 
@@ -166,6 +167,9 @@ const STARTERS: &[(&str, Start)] = &[
     ("horizontalpodautoscaling", |c, s| Box::pin(horizontal_pod_autoscaler::run(c, s))),
     ("csrapproving", |c, s| Box::pin(certificates::approver::run(c, s))),
     ("csrcleaner", |c, s| Box::pin(certificates::cleaner::run(c, s))),
+    ("persistentvolume-binder", |c, s| Box::pin(persistent_volume::run_binder(c, s))),
+    ("pvc-protection", |c, s| Box::pin(persistent_volume::run_pvc_protection(c, s))),
+    ("pv-protection", |c, s| Box::pin(persistent_volume::run_pv_protection(c, s))),
 ];
 
 fn enabled(list: &[String], name: &str) -> bool {

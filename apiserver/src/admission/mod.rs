@@ -11,6 +11,8 @@
 //! - [`Priority`]: a pod's priority comes from its PriorityClass (or the global default);
 //!   one PriorityClass at most is the global default.
 //! - [`DefaultTolerationSeconds`]: pods tolerate not-ready and unreachable nodes for 300 s.
+//! - [`StorageObjectInUseProtection`]: new PersistentVolumeClaims and PersistentVolumes carry
+//!   the protection finalizers the pvc-protection and pv-protection controllers remove.
 //! - [`RuntimeClass`]: a pod's RuntimeClass exists and gives it its overhead and scheduling.
 //! - [`ResourceQuota`]: no create past a quota's hard limits; admitted objects are charged.
 //!
@@ -23,6 +25,7 @@ mod priority;
 mod resource_quota;
 mod runtime_class;
 mod service_account;
+mod storage_object_in_use_protection;
 
 use std::sync::Arc;
 
@@ -33,6 +36,7 @@ pub use priority::Priority;
 pub use resource_quota::ResourceQuota;
 pub use runtime_class::RuntimeClass;
 pub use service_account::ServiceAccount;
+pub use storage_object_in_use_protection::{PV_PROTECTION_FINALIZER, PVC_PROTECTION_FINALIZER, StorageObjectInUseProtection};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -68,8 +72,8 @@ pub struct Chain(pub Vec<Box<dyn Admission>>);
 
 impl Chain {
     /// The plugins ironkube has, in the order of upstream's default plugin list
-    /// (NamespaceLifecycle, ..., ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
-    /// ResourceQuota last).
+    /// (NamespaceLifecycle, LimitRanger, ServiceAccount, ..., Priority, DefaultTolerationSeconds, ...,
+    /// StorageObjectInUseProtection, ..., RuntimeClass, ..., ResourceQuota last).
     pub fn upstream(stores: Stores) -> Chain {
         let Stores { namespaces, limit_ranges, service_accounts, priority_classes, runtime_classes, quotas } = stores;
         Chain(vec![
@@ -78,6 +82,7 @@ impl Chain {
             Box::new(ServiceAccount::new(service_accounts)),
             Box::new(Priority::new(priority_classes)),
             Box::new(DefaultTolerationSeconds),
+            Box::new(StorageObjectInUseProtection),
             Box::new(RuntimeClass::new(runtime_classes)),
             Box::new(ResourceQuota::new(quotas)),
         ])

@@ -369,6 +369,7 @@ impl Store {
                 if let Some(m) = managed {
                     meta.insert("managedFields".into(), m);
                 }
+                self.strategy.prepare_for_status_update(new, old);
             }
             Sub::Main => {
                 if self.has_status() {

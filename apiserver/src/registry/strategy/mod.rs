@@ -51,6 +51,10 @@ pub trait Strategy: Send + Sync {
     /// (The store already restores `status` when the resource has a status subresource.)
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
 
+    /// Status-subresource changes beyond the split the store makes (spec and most metadata
+    /// from `old`, status from `new`), such as a phase transition's timestamp.
+    fn prepare_for_status_update(&self, _new: &mut Value, _old: &Value) {}
+
     /// The metadata fields a status update may change. Upstream's status strategies reset
     /// spec and keep the request's labels, annotations, finalizers and owner references,
     /// but for a few that reset some of them (Deployments their labels, pods their owner

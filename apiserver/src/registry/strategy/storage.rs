@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
 use serde_json::{Value, json};
 
 use super::Strategy;
+use crate::registry::store::now_rfc3339;
 use super::object::{
     canonicalize_resource_list, child_obj, decode, default_field, default_ptr, existing_obj,
 };
@@ -47,11 +48,13 @@ impl Strategy for PersistentVolumeClaimStrategy {
         if o.get("volumeName")
             .is_none_or(|v| v.as_str().unwrap_or("").is_empty())
         {
-            super::object::set(
-                &mut o,
-                "volumeName",
-                n.get("volumeName").cloned().unwrap_or(Value::Null),
-            );
+            match (n.get("volumeName").cloned(), o.as_object_mut()) {
+                (Some(name), _) => super::object::set(&mut o, "volumeName", name),
+                (None, Some(spec)) => {
+                    spec.remove("volumeName");
+                }
+                (None, None) => {}
+            }
         }
         let bound = old["status"].get("phase").and_then(Value::as_str) == Some("Bound");
         if bound {
@@ -98,6 +101,29 @@ impl Strategy for PersistentVolumeClaimStrategy {
 
 pub struct PersistentVolumeStrategy;
 
+/// A volume's `status.lastPhaseTransitionTime` on a status write, as upstream's status
+/// strategy sets it: kept when the phase stays and none is given; `now` when the phase
+/// changes and the writer gave none or only carried the old one over.
+fn stamp_phase_transition(new: &mut Value, old: &Value, now: &str) {
+    let phase = |v: &Value| v["status"].get("phase").and_then(Value::as_str).unwrap_or("").to_string();
+    let stamp = |v: &Value| v["status"].get("lastPhaseTransitionTime").filter(|t| !t.is_null()).cloned();
+    let (new_stamp, old_stamp) = (stamp(new), stamp(old));
+    let value = if phase(new) == phase(old) {
+        match (new_stamp, old_stamp) {
+            (None, Some(kept)) => kept,
+            _ => return,
+        }
+    } else if new_stamp.is_none() || new_stamp == old_stamp {
+        json!(now)
+    } else {
+        return;
+    };
+    if !new.get("status").is_some_and(Value::is_object) {
+        new["status"] = json!({});
+    }
+    new["status"]["lastPhaseTransitionTime"] = value;
+}
+
 impl Strategy for PersistentVolumeStrategy {
     fn default(&self, obj: &mut Value) {
         let Some(o) = obj.as_object_mut() else { return };
@@ -110,8 +136,12 @@ impl Strategy for PersistentVolumeStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         if let Some(o) = obj.as_object_mut() {
-            o.insert("status".into(), json!({"phase": "Pending"}));
+            o.insert("status".into(), json!({"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}));
         }
+    }
+
+    fn prepare_for_status_update(&self, new: &mut Value, old: &Value) {
+        stamp_phase_transition(new, old, &now_rfc3339());
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -163,6 +193,33 @@ mod tests {
     }
 
     #[test]
+    fn volume_phase_transition_times() {
+        let now = "2025-06-01T00:00:00Z";
+        let vol = |phase: &str, at: Option<&str>| match at {
+            Some(t) => json!({"status": {"phase": phase, "lastPhaseTransitionTime": t}}),
+            None => json!({"status": {"phase": phase}}),
+        };
+        let old_t = "2025-01-01T00:00:00Z";
+        let mine = "2025-03-03T00:00:00Z";
+        let cases = [
+            ("same phase, none given: kept", vol("Available", None), vol("Available", Some(old_t)), Some(old_t)),
+            ("same phase, own given: kept", vol("Available", Some(mine)), vol("Available", Some(old_t)), Some(mine)),
+            ("new phase, none given: now", vol("Bound", None), vol("Available", Some(old_t)), Some(now)),
+            ("new phase, old carried over: now", vol("Bound", Some(old_t)), vol("Available", Some(old_t)), Some(now)),
+            ("new phase, own given: kept", vol("Bound", Some(mine)), vol("Available", Some(old_t)), Some(mine)),
+            ("never stamped, same phase", vol("Pending", None), vol("Pending", None), None),
+        ];
+        for (what, mut new, old, want) in cases {
+            stamp_phase_transition(&mut new, &old, now);
+            assert_eq!(new["status"].get("lastPhaseTransitionTime").and_then(Value::as_str), want, "{what}");
+        }
+        let mut created = json!({"spec": {}});
+        PersistentVolumeStrategy.prepare_for_create(&mut created);
+        assert_eq!(created["status"]["phase"], json!("Pending"));
+        assert!(created["status"]["lastPhaseTransitionTime"].is_string());
+    }
+
+    #[test]
     fn claims() {
         let c = claim(
             json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1024Mi"}}}),
@@ -184,6 +241,12 @@ mod tests {
                 "spec.resources[storage]: Required value"
             ]
         );
+        // An unchanged pending claim (no volumeName) may be written again, e.g. to drop a
+        // finalizer; so may one getting its volumeName.
+        assert!(PersistentVolumeClaimStrategy.validate_update(&c.clone(), &c).is_empty());
+        let mut named = c.clone();
+        named["spec"]["volumeName"] = json!("pv1");
+        assert!(PersistentVolumeClaimStrategy.validate_update(&named, &c).is_empty());
         let mut changed = c.clone();
         changed["spec"]["accessModes"] = json!(["ReadWriteMany"]);
         let errs: Vec<String> = PersistentVolumeClaimStrategy
