@@ -123,6 +123,9 @@ pub async fn run(args: Args) -> Result<()> {
         vec![
             ("POST", "/api/v1/nodes".to_string(), None, object),
             ("PATCH", format!("/api/v1/nodes/{name}/status"), Some("application/merge-patch+json"), status),
+            // Upstream's TaintNodesByCondition admission gives a new Node the not-ready
+            // NoSchedule taint, which only a node lifecycle controller would lift.
+            ("PATCH", format!("/api/v1/nodes/{name}"), Some("application/merge-patch+json"), json!({"spec": {"taints": null}})),
         ]
     })
     .await?;
