@@ -50,15 +50,7 @@ case "$scheduler" in
   *) die "--scheduler wants ironkube or upstream" ;;
 esac
 
-work="$(mktemp -d /tmp/ironkube-placement.XXXXXX)"
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "$status" -eq 0 ]; then rm -rf "$work"; else log "kept $work for its logs"; fi
-}
-trap cleanup EXIT
+bench::workdir ironkube-placement
 bench::pki
 bench::start_server "$work/cluster" "$apiserver API server" "$server"
 cat > "$work/scheduler.yaml" <<CONFIG

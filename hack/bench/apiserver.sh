@@ -42,14 +42,7 @@ if [ "$only" != "ironkube" ] && [ ! -x "$upstream" ]; then
   "$root/conformance/build.sh" kube-apiserver
 fi
 
-work="$(mktemp -d /tmp/ironkube-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench::workdir ironkube-bench
 
 bench::pki
 

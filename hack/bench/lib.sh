@@ -1,8 +1,22 @@
 # shellcheck shell=bash
 # What the benchmarks under hack/bench share: one PKI for every server they start, a
 # kubeconfig per server, and starting etcd plus an API server (ironkube's or upstream's) on
-# free loopback ports. Source it after hack/lib/deps.sh; set $work (a temp dir) and the
-# array pids=() first, and kill "${pids[@]}" on exit.
+# free loopback ports. Source it after hack/lib/deps.sh and call bench::workdir first.
+
+# bench::workdir PREFIX: a temp dir in $work and the list pids=() of what to stop on exit;
+# the dir is removed after a success and kept (its logs) after a failure.
+bench::workdir() {
+  work="$(mktemp -d "/tmp/$1.XXXXXX")"
+  pids=()
+  trap bench::cleanup EXIT
+}
+
+bench::cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$status" -eq 0 ]; then rm -rf "$work"; else log "kept $work for its logs"; fi
+}
 
 bench::free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

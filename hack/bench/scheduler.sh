@@ -54,15 +54,7 @@ case "$apiserver" in
   *) die "--apiserver wants ironkube or upstream" ;;
 esac
 
-work="$(mktemp -d /tmp/ironkube-bench.XXXXXX)"
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "$status" -eq 0 ]; then rm -rf "$work"; else log "kept $work for its logs"; fi
-}
-trap cleanup EXIT
+bench::workdir ironkube-bench
 bench::pki
 
 # config FILE KUBECONFIG: the KubeSchedulerConfiguration both schedulers read.
