@@ -56,23 +56,7 @@ pub fn template_patch(template: &PodTemplateSpec) -> Result<Value, serde_json::E
     Ok(sorted_keys(&json!({"spec": {"template": t}})))
 }
 
-/// `v` as Go's `json.Marshal` writes it: compact, with `<`, `>`, `&` and the line and
-/// paragraph separators escaped (they only ever occur inside strings).
-pub fn go_json(v: &Value) -> String {
-    let text = v.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use ironkube_machinery::go_json::encode as go_json;
 
 /// FNV-1 (not 1a), 32 bits, as Go's `fnv.New32`.
 pub fn fnv32(bytes: &[u8]) -> u32 {

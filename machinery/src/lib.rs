@@ -8,6 +8,7 @@ pub mod error;
 pub mod field;
 pub mod fieldmanager;
 pub mod go_duration;
+pub mod go_json;
 pub mod gocmp;
 pub mod meta;
 pub mod net;
